@@ -1,0 +1,158 @@
+"""Render the cloud-config user-data of one host (a pure function).
+
+The cloud-config is built as a data structure and dumped as YAML, so quoting
+can never break it; file contents come from the templates next to this module,
+rendered with undefined variables as errors.
+
+What is deliberately *not* in user-data (principle 4): secrets and private
+keys, and anything that changes when other hosts change (mesh peers,
+certificates, peer addresses). user-data is readable by every process on the
+droplet through the metadata service, and changing it replaces the droplet.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from components.config import StackConfig
+from components.services import expected_listeners, ufw_rules
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+SSH_GROUP = "ssh-users"
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-hardened-do.conf"
+SERVICES_FILE = "/etc/hardened-do/services.json"
+PACKAGES = (
+    "ufw",
+    "fail2ban",
+    # fail2ban's systemd backend needs the journal bindings; they are only a
+    # recommendation of the fail2ban package.
+    "python3-systemd",
+    "unattended-upgrades",
+    "wireguard-tools",
+)
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def _template(name: str, **context) -> str:
+    return _env().get_template(name).render(**context)
+
+
+def _file(path: str, content: str, permissions: str = "0644") -> dict:
+    return {"path": path, "content": content, "owner": "root:root", "permissions": permissions}
+
+
+def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
+    """The cloud-config of `host_name` as a dict (what `render_user_data` dumps)."""
+    host = stack.host(host_name)
+    role = stack.roles[host.role]
+    is_bastion = stack.bastion_role == host.role
+    admin_keys = [k.openssh for k in stack.admin_keys()]
+    firewall_cmds = [r.command() for r in ufw_rules(stack, host.role)]
+
+    files = [
+        _file(SSHD_DROPIN, _template("sshd_hardening.conf.j2", ssh_group=SSH_GROUP, bastion=is_bastion), "0600"),
+        _file("/usr/local/sbin/hardened-do-sshd", _template("apply-sshd.sh.j2"), "0755"),
+        _file("/usr/local/sbin/hardened-do-firewall", _template("firewall.sh.j2", rules=firewall_cmds), "0755"),
+        _file("/etc/fail2ban/jail.d/hardened-do.local", _template("fail2ban.local.j2")),
+        # Named after the distributions' own 20auto-upgrades and
+        # 50unattended-upgrades so ours are read later and win, without
+        # editing files the packages own.
+        _file("/etc/apt/apt.conf.d/21hardened-do-auto-upgrades", _template("auto-upgrades.conf.j2")),
+        _file(
+            "/etc/apt/apt.conf.d/52hardened-do-unattended-upgrades",
+            _template(
+                "unattended-upgrades.conf.j2",
+                automatic_reboot=stack.unattended_upgrades.automatic_reboot,
+                reboot_time=stack.unattended_upgrades.reboot_time,
+            ),
+        ),
+        _file("/etc/sysctl.d/60-hardened-do.conf", _template("sysctl.conf.j2")),
+        # cloud-init's locale module calls update-locale (package `locales`)
+        # unless the system locale already matches; writing it first makes the
+        # module a no-op on images with and without that package.
+        _file("/etc/default/locale", "LANG=C.UTF-8\n"),
+        _file(
+            SERVICES_FILE,
+            json.dumps(expected_listeners(stack, host.role), indent=2, sort_keys=True) + "\n",
+        ),
+    ]
+
+    config: dict = {
+        "disable_root": True,
+        "ssh_pwauth": False,
+        "ssh_deletekeys": True,
+        "ssh_genkeytypes": ["ed25519", "rsa"],
+        "locale": "C.UTF-8",
+        "timezone": "Etc/UTC",
+        "groups": [SSH_GROUP],
+        "users": [
+            {
+                "name": stack.admin_user,
+                "gecos": "hardened-do administrator",
+                "groups": ["sudo", SSH_GROUP],
+                "shell": "/bin/bash",
+                "lock_passwd": True,
+                # Passwords are locked, so sudo cannot ask for one; access to
+                # this account is guarded by the SSH key alone.
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "ssh_authorized_keys": admin_keys,
+            }
+        ],
+        "write_files": files,
+        "package_update": True,
+        "package_upgrade": stack.package_upgrade,
+        "packages": list(PACKAGES),
+        "runcmd": [
+            ["passwd", "--lock", "root"],
+            ["/usr/local/sbin/hardened-do-sshd"],
+            ["/usr/local/sbin/hardened-do-firewall"],
+            ["systemctl", "restart", "systemd-sysctl.service"],
+            ["systemctl", "enable", "--now", "fail2ban.service"],
+            ["systemctl", "restart", "fail2ban.service"],
+            ["systemctl", "enable", "--now", "apt-daily.timer", "apt-daily-upgrade.timer"],
+        ],
+    }
+    if stack.trusted_ca_pem:
+        config["ca_certs"] = {"trusted": [stack.trusted_ca_pem]}
+    del role  # role-specific content comes only through the derived rules
+    return config
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper: yaml.SafeDumper, data: str):
+    # Multi-line file contents as literal blocks: readable in `render` output
+    # and in the DigitalOcean console.
+    if "\n" in data:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def render_user_data(stack: StackConfig, host_name: str) -> str:
+    """The exact user-data string the program sends for `host_name`."""
+    config = build_cloud_config(stack, host_name)
+    body = yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
+    host = stack.host(host_name)
+    return f"#cloud-config\n# hardened-do: host {host.name}, role {host.role}\n{body}"
