@@ -480,6 +480,11 @@ class StackConfig(_Strict):
                     f"hosts[{i}].role: {host.role[:40]!r} is not a role; use one of "
                     f"{', '.join(sorted(self.roles))}"
                 )
+        if bastions and not any(h.role == bastions[0] for h in self.hosts):
+            problems.append(
+                f"hosts: the bastion role {bastions[0]!r} has no host, so no other host "
+                f"could be reached over SSH; add e.g. {{name: bastion-1, role: {bastions[0]}}}"
+            )
         if not self.hosts:
             problems.append("hosts: no hosts declared; add e.g. {name: web-1, role: web}")
         if problems:
@@ -510,6 +515,10 @@ class StackConfig(_Strict):
 
     def size_for(self, host: Host) -> str:
         return host.size or self.roles[host.role].size or self.default_size
+
+    @property
+    def bastion_host(self) -> Host | None:
+        return next((h for h in self.hosts if h.role == self.bastion_role), None)
 
     def admin_keys(self) -> list[SshPublicKey]:
         return [parse_public_key(k) for k in self.admin_ssh_keys]

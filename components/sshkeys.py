@@ -64,12 +64,12 @@ def looks_like_private_key(text: str) -> bool:
 
 def _read_string(blob: bytes, offset: int) -> tuple[bytes, int]:
     if offset + 4 > len(blob):
-        raise SshKeyError("the key data is truncated")
+        raise SshKeyError("the key data is truncated; copy the whole line of the .pub file")
     (length,) = struct.unpack(">I", blob[offset : offset + 4])
     start = offset + 4
     end = start + length
     if end > len(blob):
-        raise SshKeyError("the key data is truncated")
+        raise SshKeyError("the key data is truncated; copy the whole line of the .pub file")
     return blob[start:end], end
 
 
