@@ -202,5 +202,10 @@ def run_program(
             outs.append(out.apply(lambda value, n=name: exports.__setitem__(n, value)))
         return pulumi.Output.all(*outs)
 
-    _evaluate()
+    try:
+        _evaluate()
+    except Exception as exc:
+        # Let callers check that a rejected config registered nothing.
+        exc.planned = list(monitor.planned)  # type: ignore[attr-defined]
+        raise
     return Plan(resources=sorted(monitor.planned, key=lambda r: r.order), exports=exports, secret_exports=secret_exports)
