@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -278,6 +279,11 @@ class StackConfig(_Strict):
     )
     roles: dict[str, Role] = Field(description="Roles by name.")
     hosts: tuple[Host, ...] = Field(description="Hosts to create.")
+
+    # Memo of values derived from this (immutable) model, such as a role's
+    # rendered cloud-config: every host of a role shares it, and a fleet of
+    # hundreds of hosts should not render it hundreds of times.
+    _derived: dict = PrivateAttr(default_factory=dict)
 
     # -- field checks ---------------------------------------------------------
 
