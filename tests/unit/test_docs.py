@@ -1,0 +1,30 @@
+"""The config reference cannot drift from the model."""
+
+from __future__ import annotations
+
+import yaml
+
+from components.config import CONFIG_KEYS, StackConfig
+from tests.conftest import ROOT
+
+STRUCTURED = {"roles", "hosts", "unattended_upgrades"}
+
+
+def test_every_config_key_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    missing = [k for k in CONFIG_KEYS if f"| `{k}` |" not in readme]
+    assert not missing, f"README config reference lacks {missing}"
+
+
+def test_pulumi_yaml_declares_every_scalar_key_with_the_model_default():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert set(declared) == set(CONFIG_KEYS) - STRUCTURED
+    for key, decl in declared.items():
+        assert decl.get("description"), key
+        field = StackConfig.model_fields[key]
+        default = field.default if not field.is_required() else []
+        if default is None:
+            default = ""
+        if isinstance(default, tuple):
+            default = list(default)
+        assert decl["default"] == default, key
