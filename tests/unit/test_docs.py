@@ -28,3 +28,15 @@ def test_pulumi_yaml_declares_every_scalar_key_with_the_model_default():
         if isinstance(default, tuple):
             default = list(default)
         assert decl["default"] == default, key
+
+
+def test_pulumi_yaml_config_types_are_ones_pulumi_accepts():
+    """Pulumi's project schema knows string, integer, boolean and array (with items)."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "hardened-do"
+    assert project["runtime"]["name"] == "python"
+    for key, decl in project["config"].items():
+        assert decl["type"] in {"string", "integer", "boolean", "array"}, key
+        if decl["type"] == "array":
+            assert decl["items"]["type"] in {"string", "integer", "boolean"}, key
+        assert set(decl) <= {"type", "items", "description", "default", "secret"}, key
