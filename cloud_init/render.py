@@ -25,6 +25,48 @@ from components.services import expected_listeners, ufw_rules
 TEMPLATES = Path(__file__).parent / "templates"
 
 SSH_GROUP = "ssh-users"
+
+# Algorithms both OpenSSH 9.2 (Debian 12) and 9.6 (Ubuntu 24.04) offer, in the
+# order of ssh-audit's "Hardened Debian 12 (version 2)" and "Hardened Ubuntu
+# Server 24.04 LTS (version 1)" policies, which compare lists in order.
+_PUBKEY = (
+    "ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,sk-ssh-ed25519@openssh.com,"
+    "sk-ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
+    "ecdsa-sha2-nistp521,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,"
+    "rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256,rsa-sha2-256-cert-v01@openssh.com"
+).split(",")
+_HOST_KEYS = [
+    "ssh-ed25519", "ssh-ed25519-cert-v01@openssh.com", "rsa-sha2-512",
+    "rsa-sha2-512-cert-v01@openssh.com", "rsa-sha2-256", "rsa-sha2-256-cert-v01@openssh.com",
+]
+_CIPHERS = [
+    "chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes256-ctr",
+    "aes192-ctr", "aes128-gcm@openssh.com", "aes128-ctr",
+]
+SSH_ALGORITHMS = {
+    "debian-12-x64": {
+        "kex": [
+            "sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
+            "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
+            "diffie-hellman-group-exchange-sha256",
+        ],
+        "ciphers": _CIPHERS,
+        "macs": ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "umac-128-etm@openssh.com"],
+        "host_keys": _HOST_KEYS,
+        "pubkey": _PUBKEY,
+    },
+    "ubuntu-24-04-x64": {
+        "kex": [
+            "sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
+            "diffie-hellman-group18-sha512", "diffie-hellman-group-exchange-sha256",
+            "diffie-hellman-group16-sha512",
+        ],
+        "ciphers": _CIPHERS,
+        "macs": ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "umac-128-etm@openssh.com"],
+        "host_keys": _HOST_KEYS,
+        "pubkey": _PUBKEY,
+    },
+}
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-hardened-do.conf"
 SERVICES_FILE = "/etc/hardened-do/services.json"
 PACKAGES = (
@@ -61,13 +103,21 @@ def _file(path: str, content: str, permissions: str = "0644") -> dict:
 def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
     """The cloud-config of `host_name` as a dict (what `render_user_data` dumps)."""
     host = stack.host(host_name)
-    role = stack.roles[host.role]
     is_bastion = stack.bastion_role == host.role
     admin_keys = [k.openssh for k in stack.admin_keys()]
     firewall_cmds = [r.command() for r in ufw_rules(stack, host.role)]
 
     files = [
-        _file(SSHD_DROPIN, _template("sshd_hardening.conf.j2", ssh_group=SSH_GROUP, bastion=is_bastion), "0600"),
+        _file(
+            SSHD_DROPIN,
+            _template(
+                "sshd_hardening.conf.j2",
+                ssh_group=SSH_GROUP,
+                bastion=is_bastion,
+                algorithms=SSH_ALGORITHMS[stack.image_for(host)],
+            ),
+            "0600",
+        ),
         _file("/usr/local/sbin/hardened-do-sshd", _template("apply-sshd.sh.j2"), "0755"),
         _file("/usr/local/sbin/hardened-do-firewall", _template("firewall.sh.j2", rules=firewall_cmds), "0755"),
         _file("/etc/fail2ban/jail.d/hardened-do.local", _template("fail2ban.local.j2")),
@@ -131,7 +181,6 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
     }
     if stack.trusted_ca_pem:
         config["ca_certs"] = {"trusted": [stack.trusted_ca_pem]}
-    del role  # role-specific content comes only through the derived rules
     return config
 
 
@@ -156,8 +205,9 @@ _Dumper.add_representer(str, _str_presenter)
 
 
 def _role_body(stack: StackConfig, host_name: str) -> str:
-    role = stack.host(host_name).role
-    key = ("cloud-config", role)
+    host = stack.host(host_name)
+    # Everything in it depends on the role and the image only.
+    key = ("cloud-config", host.role, stack.image_for(host))
     if key not in stack._derived:
         config = build_cloud_config(stack, host_name)
         stack._derived[key] = yaml.dump(

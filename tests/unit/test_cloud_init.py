@@ -331,3 +331,24 @@ def test_cli_reports_bad_config_without_traceback(tmp_path, capsys):
 def test_cli_unknown_host(capsys):
     assert cli.main(["render", "--stack", "dev", "--host", "nope"]) == 2
     assert "no host named 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "image, policy",
+    [
+        ("debian-12-x64", "Hardened Debian 12 (version 2)"),
+        ("ubuntu-24-04-x64", "Hardened Ubuntu Server 24.04 LTS (version 1)"),
+    ],
+)
+def test_algorithms_match_ssh_audit_hardened_policy(image, policy, dev_raw):
+    """ssh-audit compares the offered lists in order; ours must be the policy's."""
+    builtin = pytest.importorskip("ssh_audit.builtin_policies", reason="needs ssh-audit (requirements-dev)")
+    expected = builtin.BUILTIN_POLICIES[policy]
+    dev_raw["image"] = image
+    d = directives(sshd_dropin(cloud_config("web-1", parse_stack_config(dev_raw, name_prefix="x"))))
+    pseudo = {"kex-strict-s-v00@openssh.com", "ext-info-s"}  # added by sshd itself
+    assert d["kexalgorithms"].split(",") == [k for k in expected["kex"] if k not in pseudo]
+    assert d["ciphers"].split(",") == expected["ciphers"]
+    assert d["macs"].split(",") == expected["macs"]
+    offered = [k for k in d["hostkeyalgorithms"].split(",") if "cert-v01" not in k]
+    assert offered == expected["host_keys"]
