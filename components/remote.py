@@ -1,0 +1,99 @@
+"""How the SSH-generic components reach a host.
+
+Mesh, PKI and audit act on hosts over SSH (pulumi-command), so they work on
+droplets, on servers this program did not create, and on local test VMs
+(principle 8). A host is described by a `HostConnection`; `connection_args`
+turns it into what `pulumi_command.remote` takes.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+import pulumi
+from pulumi_command import remote
+
+DEFAULT_SSH_PORT = 22
+
+
+class HostConnection(TypedDict):
+    """One SSH-reachable Linux host."""
+
+    name: str
+    """Host name: a DNS label, unique among the hosts given to a component.
+    Resource names, overlay addresses and certificate names derive from it."""
+    host: pulumi.Input[str]
+    """Address SSH connects to (public IP, or private IP behind `proxy`)."""
+    user: str
+    """SSH user. Anyone but root runs the host scripts through `sudo -n`."""
+    port: NotRequired[int]
+    """SSH port (default 22)."""
+    private_key: NotRequired[pulumi.Input[str] | None]
+    """Deploy key (PEM/OpenSSH text). Kept secret in state. Default None: the
+    SSH agent (SSH_AUTH_SOCK), so no key material reaches the state at all."""
+    proxy: NotRequired["HostConnection | None"]
+    """Jump host (the bastion) for hosts without a public address."""
+    private_ip: NotRequired[pulumi.Input[str]]
+    """Address on the private network (the VPC): the mesh's peer endpoint and
+    a SAN of the host certificate. Required by the mesh."""
+    role: NotRequired[str]
+    """Role name, for reports and labels."""
+
+
+def _port(conn: HostConnection) -> int:
+    port = conn.get("port", DEFAULT_SSH_PORT)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"host {conn.get('name')!r}: port must be 1-65535")
+    return port
+
+
+def _secret_key(conn: HostConnection) -> pulumi.Output[str] | None:
+    key = conn.get("private_key")
+    return None if key is None else pulumi.Output.secret(key)
+
+
+def connection_args(conn: HostConnection) -> remote.ConnectionArgs:
+    """`HostConnection` -> `pulumi_command.remote.ConnectionArgs` (with its proxy)."""
+    check_connection(conn)
+    proxy = conn.get("proxy")
+    proxy_args = None
+    if proxy is not None:
+        if proxy.get("proxy") is not None:
+            # pulumi-command's ProxyConnectionArgs has no proxy of its own.
+            raise ValueError(
+                f"host {conn['name']!r}: its proxy {proxy['name']!r} has a proxy too; "
+                "pulumi-command supports a single jump host"
+            )
+        proxy_args = remote.ProxyConnectionArgs(
+            host=proxy["host"],
+            port=_port(proxy),
+            user=proxy["user"],
+            private_key=_secret_key(proxy),
+        )
+    return remote.ConnectionArgs(
+        host=conn["host"],
+        port=_port(conn),
+        user=conn["user"],
+        private_key=_secret_key(conn),
+        proxy=proxy_args,
+    )
+
+
+def check_connection(conn: HostConnection) -> None:
+    """Reject a malformed host before any resource is registered."""
+    from .overlay import check_host_name
+
+    check_host_name(conn.get("name"))
+    user = conn.get("user")
+    if not isinstance(user, str) or not user or any(c.isspace() for c in user):
+        raise ValueError(f"host {conn.get('name')!r}: user must be a plain user name")
+    _port(conn)
+
+
+def check_hosts(hosts: list[HostConnection], *, component: str) -> None:
+    names = [h.get("name") for h in hosts]
+    for conn in hosts:
+        check_connection(conn)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{component}: host names must be unique; repeated: {', '.join(dupes)}")

@@ -1,0 +1,61 @@
+# Install the service audit (audit.py read from stdin), its hourly timer, and
+# run it once now, printing the JSON report.
+# usage: audit-install FAIL_ON HOST_NAME SCHEDULE [SERVICES_JSON]  < audit.py
+#   FAIL_ON        any | critical | never: which violations fail this run
+#   SCHEDULE       systemd OnCalendar= expression for the timer, e.g. hourly
+#   SERVICES_JSON  the declaration, for hosts cloud-init did not write it on
+fail_on=$1
+host_name=$2
+schedule=$3
+services_json=${4:-}
+lib=/usr/local/lib/hardened-do
+services=/etc/hardened-do/services.json
+need python3 python3
+need ss iproute2
+
+umask 022
+mkdir -p "$lib" /etc/hardened-do
+cat >"$lib/audit.py.new"
+python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' "$lib/audit.py.new" \
+    || die "the audit module did not arrive intact"
+mv "$lib/audit.py.new" "$lib/audit.py"
+if [ -n "$services_json" ]; then
+    printf '%s\n' "$services_json" >"$services.new"
+    mv "$services.new" "$services"
+fi
+[ -s "$services" ] || die "$services is missing: cloud-init writes it on hardened-do droplets; pass the declaration for other hosts"
+
+cat >/etc/systemd/system/hardened-do-audit.service <<UNIT
+[Unit]
+Description=hardened-do service audit (listeners against declared services)
+Documentation=file://$services
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/env python3 $lib/audit.py --services $services --journal --quiet
+# Reads sockets and /proc, writes nothing but the journal.
+ProtectSystem=strict
+ProtectHome=read-only
+PrivateTmp=yes
+NoNewPrivileges=yes
+UNIT
+cat >/etc/systemd/system/hardened-do-audit.timer <<UNIT
+[Unit]
+Description=Run the hardened-do service audit ($schedule)
+
+[Timer]
+OnCalendar=$schedule
+RandomizedDelaySec=300
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now hardened-do-audit.timer >/dev/null 2>&1 || die "cannot enable hardened-do-audit.timer"
+
+# The deploy-time run: JSON on stdout for Pulumi, violations at or above
+# FAIL_ON on stderr and in the exit status (which fails `pulumi up`). They
+# go to the journal too, like the timer's.
+python3 "$lib/audit.py" --services "$services" --host-name "$host_name" --fail-on "$fail_on" --journal
