@@ -11,7 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from components.config import ConfigError, USER_DATA_BUDGET, load_stack_file
+if "." in __package__:  # installed: python -m hardened_do.cloud_init
+    from ..components.config import ConfigError, USER_DATA_BUDGET, load_stack_file
+else:  # repository layout: python -m cloud_init
+    from components.config import ConfigError, USER_DATA_BUDGET, load_stack_file
 
 from .render import render_user_data
 

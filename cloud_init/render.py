@@ -19,8 +19,14 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from components.config import StackConfig
-from components.services import expected_listeners, ufw_rules
+# cloud_init/ and components/ are top-level packages in the repository and
+# subpackages of hardened_do once installed; import the sibling either way.
+if "." in __package__:
+    from ..components.config import StackConfig
+    from ..components.services import expected_listeners, ufw_rules
+else:
+    from components.config import StackConfig
+    from components.services import expected_listeners, ufw_rules
 
 TEMPLATES = Path(__file__).parent / "templates"
 

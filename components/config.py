@@ -596,7 +596,10 @@ def _check_plan(stack: StackConfig) -> None:
 
     Imported lazily: the derivations build on this module's types.
     """
-    from cloud_init.render import render_user_data
+    if "." in __package__:  # installed as hardened_do.components
+        from ..cloud_init.render import render_user_data
+    else:  # repository layout: cloud_init/ is a top-level package
+        from cloud_init.render import render_user_data
 
     from .services import check_firewall_limits
 

@@ -7,7 +7,12 @@ from typing import TypedDict
 import pulumi
 import pulumi_digitalocean as do
 
-from cloud_init import render_user_data
+# components/ and cloud_init/ are top-level packages in the repository and
+# subpackages of hardened_do once installed; import the sibling either way.
+if "." in __package__:
+    from ..cloud_init import render_user_data
+else:
+    from cloud_init import render_user_data
 
 from .config import StackConfig
 
