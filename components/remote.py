@@ -13,6 +13,11 @@ from typing import NotRequired, TypedDict
 import pulumi
 from pulumi_command import remote
 
+try:  # installed as hardened_do.components: the agent ships as hardened_do.hostagent
+    from .. import hostagent
+except ImportError:  # a checkout, where components/ is a top-level package
+    import hostagent
+
 DEFAULT_SSH_PORT = 22
 
 
@@ -28,10 +33,10 @@ class HostConnection(TypedDict):
     """SSH user. Anyone but root runs the host scripts through `sudo -n`."""
     port: NotRequired[int]
     """SSH port (default 22)."""
-    private_key: NotRequired[pulumi.Input[str] | None]
-    """Deploy key (PEM/OpenSSH text). Kept secret in state. Default None: the
-    SSH agent (SSH_AUTH_SOCK), so no key material reaches the state at all."""
-    proxy: NotRequired["HostConnection | None"]
+    private_key: NotRequired[pulumi.Input[str]]
+    """Deploy key (PEM/OpenSSH text), kept secret in state. Absent or None:
+    the SSH agent (SSH_AUTH_SOCK), so no key material reaches the state."""
+    proxy: NotRequired["HostConnection"]
     """Jump host (the bastion) for hosts without a public address."""
     private_ip: NotRequired[pulumi.Input[str]]
     """Address on the private network (the VPC): the mesh's peer endpoint and
