@@ -20,6 +20,21 @@ from .fleet import (
 
 COMPONENTS = (HardenedFleet,)
 
+
+def package_schema() -> dict:
+    """The Pulumi package schema the provider serves, as a dict.
+
+    Built by the SDK's ComponentProvider, the same code path
+    component_provider_host runs, so no engine is needed to inspect it.
+    """
+    import json
+
+    from pulumi.provider.experimental.component import ComponentProvider
+
+    from .. import __version__
+
+    return json.loads(ComponentProvider(list(COMPONENTS), PACKAGE, None, __version__).schema)
+
 __all__ = [
     "COMPONENTS",
     "PACKAGE",
@@ -31,4 +46,5 @@ __all__ = [
     "HardenedFleetArgs",
     "Protocol",
     "fleet_config",
+    "package_schema",
 ]
