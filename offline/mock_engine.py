@@ -142,6 +142,11 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def _plain(value: Any) -> Any:
+    """JSON-friendly copy; secrets masked (the plan is printed), unknowns named."""
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return "[secret]"
+    if type(value).__name__ == "Unknown":
+        return "<computed>"
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
