@@ -11,6 +11,10 @@ Two ways in:
   ``parse_stack_config(raw, name_prefix=...)`` (no Pulumi stack config
   needed), then create ``AdminSshKeys``, ``Network`` and one
   ``HardenedHost`` per host.
+* On servers you already have (any SSH-reachable Linux host): a WireGuard
+  mesh (``WireGuardMesh``), an internal CA with host certificates
+  (``InternalPki``) and a service audit (``ServiceAudit``), each taking a
+  list of ``HostConnection``.
 * Or create one ``HardenedFleet`` from flat arguments; the same component is
   served to TypeScript, Go, .NET, Java and YAML programs by the component
   provider in ``hardened_do/provider`` (see its PulumiPlugin.yaml).
@@ -34,6 +38,7 @@ if not (_HERE / "components").is_dir() and (_HERE.parent / "components" / "confi
     __path__.append(str(_HERE.parent))  # noqa: F821 (set by the import system)
 
 from .cloud_init import build_cloud_config, render_user_data  # noqa: E402
+from .components.audit import AuditMode, ServiceAudit, ServiceAuditArgs  # noqa: E402
 from .components.config import (  # noqa: E402
     SUPPORTED_IMAGES,
     ConfigError,
@@ -43,7 +48,10 @@ from .components.config import (  # noqa: E402
     parse_stack_config,
 )
 from .components.host import HardenedHost, HardenedHostArgs, ssh_command  # noqa: E402
+from .components.mesh import AdminPeerArgs, WireGuardMesh, WireGuardMeshArgs  # noqa: E402
 from .components.network import Network, NetworkArgs  # noqa: E402
+from .components.pki import InternalPki, InternalPkiArgs  # noqa: E402
+from .components.remote import HostConnection  # noqa: E402
 from .components.ssh_keys import AdminSshKeys, AdminSshKeysArgs  # noqa: E402
 from .provider import (  # noqa: E402
     Exposure,
@@ -72,6 +80,16 @@ __all__ = [
     "HardenedHost",
     "HardenedHostArgs",
     "ssh_command",
+    # SSH-generic components: any reachable Linux host, droplet or not.
+    "HostConnection",
+    "WireGuardMesh",
+    "WireGuardMeshArgs",
+    "AdminPeerArgs",
+    "InternalPki",
+    "InternalPkiArgs",
+    "ServiceAudit",
+    "ServiceAuditArgs",
+    "AuditMode",
     # The whole baseline from flat arguments (also served to other languages).
     "HardenedFleet",
     "HardenedFleetArgs",

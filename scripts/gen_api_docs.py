@@ -69,8 +69,19 @@ def field_docs(cls: type) -> dict[str, tuple[str, str | None]]:
 def _display_type(annotation: str) -> str:
     for wrapper in ("NotRequired[", "Required["):
         if annotation.startswith(wrapper):
-            return annotation[len(wrapper):-1]
-    return annotation
+            annotation = annotation[len(wrapper):-1]
+    return annotation.replace("'", "").replace('"', "")
+
+
+def is_required(td: type, annotation: str) -> bool:
+    """Read from the annotation as written: under postponed evaluation
+    Python 3.11 does not see NotRequired[...] in a string, so
+    `__required_keys__` would call every field required."""
+    if annotation.startswith("NotRequired["):
+        return False
+    if annotation.startswith("Required["):
+        return True
+    return getattr(td, "__total__", True)
 
 
 def args_type(component: type) -> type:
@@ -134,13 +145,25 @@ def _code(text: str) -> str:
 
 
 def _typeddict_table(td: type) -> list[str]:
-    required = getattr(td, "__required_keys__", frozenset())
     lines = ["| field | type | required | description |", "|---|---|---|---|"]
     for name, (annotation, doc) in field_docs(td).items():
-        lines.append(
-            f"| `{name}` | {_code(_display_type(annotation))} | {'yes' if name in required else 'no'} | {_cell(doc)} |"
-        )
+        required = "yes" if is_required(td, annotation) else "no"
+        lines.append(f"| `{name}` | {_code(_display_type(annotation))} | {required} | {_cell(doc)} |")
     return lines
+
+
+def _literal_aliases(td: type, documented: set) -> list[str]:
+    """`AuditMode = Literal[...]`-style names a TypedDict's fields use."""
+    namespace = vars(sys.modules[td.__module__])
+    out = []
+    for annotation, _ in field_docs(td).values():
+        for node in ast.walk(ast.parse(annotation, mode="eval")):
+            alias = namespace.get(node.id) if isinstance(node, ast.Name) else None
+            if typing.get_origin(alias) is typing.Literal and node.id not in documented:
+                documented.add(node.id)
+                values = " | ".join(repr(v) for v in typing.get_args(alias))
+                out += [f"`{node.id}` is one of `{values}`.", ""]
+    return out
 
 
 def _outputs_table(component: type) -> list[str]:
@@ -271,6 +294,7 @@ def render() -> str:
         out += [f"#### {sub} ({where})", "", *_model_table(cls), ""]
 
     out += ["## Components", ""]
+    documented: set[type] = set()
     for component in public_components():
         args = args_type(component)
         out += [
@@ -285,14 +309,19 @@ def render() -> str:
             *_typeddict_table(args),
             "",
         ]
+        out += _literal_aliases(args, documented)
         outputs = _outputs_table(component)
         if outputs:
             out += ["Outputs:", "", *outputs, ""]
         for nested in referenced_types(args, [])[1:]:
+            if nested in documented:
+                continue
+            documented.add(nested)
+            intro = [_one_line(nested.__doc__), ""] if nested.__doc__ else []
             if typing.is_typeddict(nested):
-                out += [f"#### `{nested.__name__}`", "", _one_line(nested.__doc__) or "", "", *_typeddict_table(nested), ""]
+                out += [f"#### `{nested.__name__}`", "", *intro, *_typeddict_table(nested), ""]
             else:
-                out += [f"#### `{nested.__name__}` (enum)", "", _one_line(nested.__doc__), "", *_enum_table(nested), ""]
+                out += [f"#### `{nested.__name__}` (enum)", "", *intro, *_enum_table(nested), ""]
 
     out += ["## Functions", ""]
     for name in ("ssh_command", "render_user_data", "build_cloud_config"):

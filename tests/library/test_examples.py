@@ -27,8 +27,26 @@ ADMIN_NET = "203.0.113.7/32"
 
 
 def test_every_example_is_tested_here():
-    tested = {"minimal", "yaml-consumer"} | ({"byo-servers"} if (EXAMPLES / "byo-servers").exists() else set())
-    assert {p.name for p in EXAMPLES.iterdir() if p.is_dir()} == tested
+    assert {p.name for p in EXAMPLES.iterdir() if p.is_dir()} == {"minimal", "byo-servers", "yaml-consumer"}
+
+
+def _project_files_agree(example: Path) -> None:
+    """Pulumi.yaml declares exactly the keys the program reads, and the
+    sample stack file sets them in the project's namespace."""
+    project = yaml.safe_load((example / "Pulumi.yaml").read_text())
+    assert project["runtime"]["name"] == "python"
+    read = set(re.findall(r'config\.(?:get|require|require_object)\("([a-z_]+)"\)', (example / "__main__.py").read_text()))
+    assert read == set(project["config"])
+    sample = yaml.safe_load((example / "Pulumi.example.yaml").read_text())["config"]
+    assert {k.split(":", 1)[0] for k in sample} == {project["name"]}
+    assert {k.split(":", 1)[1] for k in sample} <= set(project["config"])
+
+
+def _requirements_point_at_this_package(example: Path) -> None:
+    lines = [ln.strip() for ln in (example / "requirements.txt").read_text().splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    assert lines == ["../.."]
+    assert 'name = "pulumi-hardened-do"' in (example / "../..").resolve().joinpath("pyproject.toml").read_text()
 
 
 # -- examples/minimal ----------------------------------------------------------
@@ -76,21 +94,72 @@ def test_minimal_refuses_ssh_from_anywhere_and_creates_nothing(keys):
     assert not caught.value.planned
 
 
-def test_minimal_project_files_agree_with_the_program():
-    project = yaml.safe_load((MINIMAL / "Pulumi.yaml").read_text())
-    assert project["runtime"]["name"] == "python"
-    read = set(re.findall(r'config\.(?:get|require)\("([a-z_]+)"\)', (MINIMAL / "__main__.py").read_text()))
-    assert read == set(project["config"])
-    sample = yaml.safe_load((MINIMAL / "Pulumi.example.yaml").read_text())["config"]
-    assert {k.split(":", 1)[1] for k in sample} == set(project["config"])
-    assert {k.split(":", 1)[0] for k in sample} == {project["name"]}
+@pytest.mark.parametrize("example", [MINIMAL, EXAMPLES / "byo-servers"], ids=lambda p: p.name)
+def test_project_files_agree_with_the_program(example):
+    _project_files_agree(example)
 
 
-def test_minimal_requirements_point_at_this_package():
-    lines = [ln.strip() for ln in (MINIMAL / "requirements.txt").read_text().splitlines()
-             if ln.strip() and not ln.lstrip().startswith("#")]
-    assert lines == ["../.."]
-    assert 'name = "pulumi-hardened-do"' in (MINIMAL / "../..").resolve().joinpath("pyproject.toml").read_text()
+@pytest.mark.parametrize("example", [MINIMAL, EXAMPLES / "byo-servers"], ids=lambda p: p.name)
+def test_requirements_point_at_this_package(example):
+    _requirements_point_at_this_package(example)
+
+
+# -- examples/byo-servers ------------------------------------------------------
+
+BYO = EXAMPLES / "byo-servers"
+COMMAND = "command:remote:Command"
+
+
+@pytest.fixture(scope="module")
+def byo_sample() -> dict:
+    """The sample stack file's values, in the namespace the mocks use."""
+    sample = yaml.safe_load((BYO / "Pulumi.example.yaml").read_text())["config"]
+    return {"hardened-do:" + k.split(":", 1)[1]: v for k, v in sample.items()}
+
+
+@pytest.fixture(scope="module")
+def byo_plan(byo_sample) -> Plan:
+    return run_program(byo_sample, program=BYO / "__main__.py")
+
+
+def test_byo_servers_runs_mesh_pki_and_audit_on_every_server(byo_plan, byo_sample):
+    names = [s["name"] for s in byo_sample["hardened-do:servers"]]
+    components = {r.type for r in byo_plan.resources if not r.custom}
+    assert components == {f"hardened-do:index:{c}" for c in ("WireGuardMesh", "InternalPki", "ServiceAudit")}
+    commands = {c.name for c in byo_plan.of_type(COMMAND)}
+    for host in names:
+        assert {f"mesh-key-{host}", f"mesh-peers-{host}", f"pki-csr-{host}", f"pki-install-{host}",
+                f"audit-audit-{host}"} <= commands, host
+    assert not byo_plan.of_type("digitalocean:index/droplet:Droplet")
+
+
+def test_byo_servers_overlay_addresses_are_known_at_preview(byo_plan, byo_sample):
+    import ipaddress
+
+    overlay = ipaddress.ip_network("10.200.0.0/24")
+    ips = byo_plan.exports["overlay_ips"]
+    assert set(ips) == {s["name"] for s in byo_sample["hardened-do:servers"]}
+    assert all(ipaddress.ip_address(ip) in overlay for ip in ips.values())
+    assert len(set(ips.values())) == len(ips)
+
+
+def test_byo_servers_audit_gets_each_servers_declared_services(byo_plan, byo_sample):
+    for server in byo_sample["hardened-do:servers"]:
+        (command,) = [c for c in byo_plan.of_type(COMMAND) if c.name == f"audit-audit-{server['name']}"]
+        for svc in server["services"]:
+            assert f'"name": "{svc["name"]}"' in command.inputs["create"], (server["name"], svc)
+
+
+def test_byo_servers_audit_runs_after_the_mesh_is_up(byo_plan, byo_sample):
+    """An audit before the mesh would miss the WireGuard listener. The audit
+    component registers only once the mesh's commands are done, and its
+    commands only once their parent is registered."""
+    (audit,) = [r for r in byo_plan.resources if r.type == "hardened-do:index:ServiceAudit"]
+    waited_for = {urn.rsplit("::", 1)[1] for urn in audit.dependencies}
+    for server in byo_sample["hardened-do:servers"]:
+        assert f"mesh-peers-{server['name']}" in waited_for, server["name"]
+        (command,) = [c for c in byo_plan.of_type(COMMAND) if c.name == f"audit-audit-{server['name']}"]
+        assert command.parent == audit.urn
 
 
 # -- examples/yaml-consumer ----------------------------------------------------

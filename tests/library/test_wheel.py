@@ -99,6 +99,9 @@ def test_wheel_holds_the_packages_templates_and_plugin_but_no_repository_files(w
     for path in ("hardened_do/__init__.py", "hardened_do/components/config.py", "hardened_do/components/host.py",
                  "hardened_do/provider/PulumiPlugin.yaml", "hardened_do/provider/__main__.py"):
         assert path in names, path
+    # The SSH-generic components send these scripts to hosts.
+    scripts = {p.name for p in (ROOT / "hostagent").glob("*.sh")}
+    assert scripts and {f"hardened_do/hostagent/{s}" for s in scripts} <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 
@@ -126,6 +129,20 @@ def test_installed_package_comes_from_the_wheel_alone(consumer):
     assert {"parse_stack_config", "Network", "HardenedHost", "HardenedFleet"} <= set(seen["public"])
     # The repository's own top-level packages must not leak into users' environments.
     assert not seen["top_level_components"] and not seen["top_level_cloud_init"]
+
+
+def test_every_installed_module_imports(consumer):
+    """A module that imports a sibling by its repository name (`import
+    hostagent`) works in a checkout and breaks only once installed."""
+    probe = (
+        "import importlib, pkgutil, hardened_do\n"
+        "names = [m.name for m in pkgutil.walk_packages(hardened_do.__path__, 'hardened_do.')\n"
+        "         if not m.name.endswith('__main__')]\n"
+        "for name in names: importlib.import_module(name)\n"
+        "print(len(names))\n"
+    )
+    count = int(_run([str(consumer), "-c", probe], cwd="/").stdout)
+    assert count >= 15
 
 
 def test_installed_render_cli_reads_templates_from_the_wheel(consumer, tmp_path, keys):
