@@ -246,3 +246,20 @@ def test_yaml_consumer_constructs_through_the_provider(yaml_program, keys):
     droplets = {d.inputs["name"] for d in plan.of_type(DROPLET)}
     assert droplets == {h["name"] for h in resource["properties"]["hosts"]}
     assert set(plan.exports["sshCommands"]) == droplets
+
+
+# -- README ----------------------------------------------------------------------
+
+
+def test_readme_library_example_runs(tmp_path, keys):
+    readme = (ROOT / "README.md").read_text()
+    library = readme[readme.index("\n## Library\n"):]
+    code = re.search(r"```python\n(.*?)```", library, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 20, "the README example should stay short"
+    program = tmp_path / "__main__.py"
+    program.write_text(code)
+    public, _ = keys.make()
+    plan = run_program({"hardened-do:admin_ssh_key": public}, program=program)
+    (droplet,) = plan.of_type(DROPLET)
+    assert droplet.inputs["name"] == "web-1" and droplet.inputs["region"] == "fra1"
+    assert plan.exports["ip"]
