@@ -8,6 +8,7 @@ under Pulumi's mocks (tests/library/construct_program.py).
 
 from __future__ import annotations
 
+import sys
 import typing
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from hardened_do.provider import (
 )
 from offline.mock_engine import run_program
 from tests.conftest import ROOT
+from tests.library.plugin_client import running_plugin, served_schema, served_version
 
 TOKEN = f"{PACKAGE}:index:HardenedFleet"
 CONSTRUCT = Path(__file__).with_name("construct_program.py")
@@ -159,10 +161,11 @@ def test_construct_with_a_bad_config_names_the_key_and_registers_nothing(keys):
     assert not caught.value.planned, "a rejected fleet must register nothing"
 
 
-def test_plugin_directory_is_runnable_by_the_python_language_host():
+def test_plugin_directory_serves_the_schema_over_grpc(schema):
+    """Run as the language host runs it (`python <dir> <engine>`), the plugin
+    answers the engine's GetPluginInfo and GetSchema with this schema."""
     plugin = ROOT / "hardened_do" / "provider"
     assert (plugin / "PulumiPlugin.yaml").read_text().count("runtime: python") == 1
-    # The language host runs `python <dir>`: __main__.py must be there and
-    # must not rely on being imported as part of the package.
-    main = (plugin / "__main__.py").read_text()
-    assert "component_provider_host(" in main and "from ." not in main
+    with running_plugin(sys.executable, plugin) as stub:
+        assert served_version(stub) == "0.1.0"
+        assert served_schema(stub) == schema

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.library.plugin_client import running_plugin, served_schema, served_version
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = "0.1.0"
@@ -192,6 +193,18 @@ def test_minimal_example_plans_a_hardened_droplet_with_the_installed_wheel(consu
                 "digitalocean:index/tag:Tag", "digitalocean:index/sshKey:SshKey", "digitalocean:index/droplet:Droplet"):
         assert types.count(typ) == 1, (typ, types)
     assert seen["exports"]["ssh"].startswith("ssh ops@")
+
+
+def test_installed_plugin_serves_the_schema_over_grpc(consumer):
+    """The wheel carries the plugin: its directory in site-packages runs as
+    the language host would run it, with hardened_do from the wheel."""
+    from hardened_do.provider import package_schema
+
+    site = Path(_run([str(consumer), "-c", "import hardened_do, os; print(os.path.dirname(hardened_do.__file__))"],
+                     cwd="/").stdout.strip())
+    with running_plugin(consumer, site / "provider", env={"PATH": "/usr/bin:/bin"}) as stub:
+        assert served_version(stub) == VERSION
+        assert served_schema(stub) == package_schema()
 
 
 def test_pip_installs_from_a_git_url(tmp_path):
