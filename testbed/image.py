@@ -71,8 +71,18 @@ PACKAGES: tuple[str, ...] = (
     "openssh-server",
     "sudo",
     "curl",
+    "wget",
     "ca-certificates",
     "less",
+    "nano",
+    "vim-tiny",
+    # Debian "important" packages a full install has and minbase lacks:
+    # apt-utils (debconf configures packages installed at boot up front
+    # instead of warning), cron and logrotate (what packages installed at
+    # boot expect to find for their periodic jobs and logs)
+    "apt-utils",
+    "cron",
+    "logrotate",
 )
 
 # Run inside the new root (chroot) after debootstrap. Part of the cache key.
@@ -400,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("path", help="print the cached image's directory (exit 1 if not built)")
     sub.add_parser("info", help="print the cached image's manifest")
     sub.add_parser("key", help="print the cache key of the current package list and build script")
+    sub.add_parser("prune", help="remove cached images other than the current one")
     args = ap.parse_args(argv)
 
     if args.cmd == "build":
@@ -410,6 +421,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "key":
         print(image_key())
+        return 0
+    if args.cmd == "prune":
+        keep = image_key()
+        for d in cache_root().iterdir() if cache_root().is_dir() else ():
+            if d.is_dir() and (d / "manifest.json").is_file() and d.name != keep:
+                shutil.rmtree(d)
+                _log(f"removed {d}")
         return 0
     img = cached_image()
     if img is None:

@@ -696,7 +696,9 @@ class Guest:
             if key is not None and (m or time.monotonic() - last_poll >= poll_every):
                 last_poll = time.monotonic()
                 cmd = "cloud-init status --wait --long" if m else "cloud-init status --long"
-                res = self.ssh(cmd, user=user, key=key, timeout=max(30.0, deadline - time.monotonic()))
+                # a poll must not hang on a firewall that now drops us; the
+                # final --wait only waits for cloud-init to write its result
+                res = self.ssh(cmd, user=user, key=key, timeout=120 if m else 60)
                 st = _parse_status(res.stdout)
                 if st is not None and st.status not in ("running", "not run", "not started"):
                     self.timings.setdefault("cloud_init_done", self._elapsed())
