@@ -367,6 +367,9 @@ class Guest:
         self.started_at: float | None = None  # time.monotonic() when qemu was started
         self.timings: dict[str, float] = {}  # event -> seconds after started_at
         self._lock = threading.Lock()
+        # set by shutdown() and by an interrupted Cluster wait: waiting loops
+        # in other threads give up at once instead of polling a dead guest
+        self._cancel = threading.Event()
 
     # -------------------------------------------------------------- addresses
 
@@ -478,6 +481,7 @@ class Guest:
         with self._lock:
             if self.proc is not None:
                 return self
+            self._cancel.clear()
             if self.image is None:
                 self.image = ensure_image()
             problems = host.ensure_tools(build=False)
@@ -534,6 +538,8 @@ class Guest:
         )
 
     def _check_alive(self) -> None:
+        if self._cancel.is_set():
+            raise GuestError(f"{self.name}: wait cancelled (guest shut down or run interrupted)")
         if self.proc is None:
             raise GuestError(f"{self.name} is not started")
         if self.proc.poll() is not None:
@@ -541,6 +547,7 @@ class Guest:
 
     def shutdown(self) -> None:
         """Kill qemu and remove the guest's files. Safe to call more than once."""
+        self._cancel.set()
         with self._lock:
             proc, self.proc = self.proc, None
             _stop_process(proc)
@@ -650,7 +657,7 @@ class Guest:
                 break
             if time.monotonic() > deadline:
                 raise self._fail(f"sshd did not answer within {timeout:.0f} s")
-            time.sleep(1)
+            self._cancel.wait(1)
         if not login:
             return self.timings["ssh_banner"]
         last = None
@@ -664,7 +671,7 @@ class Guest:
                 raise self._fail(
                     f"no SSH login as {self.ssh_user} within {timeout:.0f} s: {last.stderr.strip()}"
                 )
-            time.sleep(2)
+            self._cancel.wait(2)
         return self.timings["ssh_login"]
 
     # -------------------------------------------------------------- cloud-init
@@ -702,6 +709,9 @@ class Guest:
                 st = _parse_status(res.stdout)
                 if st is not None and st.status not in ("running", "not run", "not started"):
                     self.timings.setdefault("cloud_init_done", self._elapsed())
+                    m = m or _FINISHED_RE.search(self.console_log())
+                    if m:
+                        self.timings.setdefault("cloud_init_done_guest_uptime", float(m.group(1)))
                     return st
                 if m and st is None:
                     # finished, but we cannot log in (the user-data may have
@@ -711,7 +721,7 @@ class Guest:
                 return self._status_from_console()
             if time.monotonic() > deadline:
                 raise self._fail(f"cloud-init did not finish within {timeout:.0f} s")
-            time.sleep(1)
+            self._cancel.wait(1)
 
     def _status_from_console(self) -> CloudInitStatus:
         failed = [m.group(1) for m in _MODULE_FAILED_RE.finditer(self.console_log())]
@@ -802,14 +812,23 @@ class Cluster:
         guests = self.guests
         if not guests:
             return {}
-        with ThreadPoolExecutor(max_workers=len(guests)) as pool:
+        pool = ThreadPoolExecutor(max_workers=len(guests), thread_name_prefix="testbed-wait")
+        results, errors = {}, []
+        try:
             futures = {g.name: pool.submit(fn, g) for g in guests}
-            results, errors = {}, []
             for name, fut in futures.items():
                 try:
                     results[name] = fut.result()
                 except Exception as e:  # noqa: BLE001 - re-raised below with all failures
                     errors.append(e)
+        except BaseException:
+            # interrupted (Ctrl-C, SIGTERM): stop the other waits now so the
+            # caller's cleanup runs at once instead of after their timeouts
+            for g in guests:
+                g._cancel.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         if errors:
             if len(errors) == 1:
                 raise errors[0]
