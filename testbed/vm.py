@@ -131,11 +131,12 @@ _ports_lock = threading.Lock()
 _ports_handed_out: set[int] = set()
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now and not handed out before by this process."""
+def free_port(proto: str = "tcp") -> int:
+    """A port on 127.0.0.1 that is free now and not handed out before by this process."""
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
     with _ports_lock:
         for _ in range(100):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            with socket.socket(socket.AF_INET, kind) as s:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
             if port not in _ports_handed_out:
@@ -499,7 +500,7 @@ class Guest:
             # A forwarded port can be taken between choosing and qemu binding
             # it; qemu then exits at once, and we try other ports.
             for attempt in range(5):
-                self._host_ports = {fwd: free_port() for fwd in self._forwards}
+                self._host_ports = {fwd: free_port(fwd[0]) for fwd in self._forwards}
                 qlog = open(self.workdir / "qemu.log", "wb")
                 self.started_at = time.monotonic()
                 self.proc = subprocess.Popen(

@@ -39,6 +39,8 @@ _clusters: list[Cluster] = []
 
 
 def pytest_configure(config):
+    if any(line.split(":", 1)[0].strip() == "vm" for line in config.getini("markers")):
+        return  # registered by the project's pytest.ini
     config.addinivalue_line(
         "markers",
         "vm: boots QEMU guests from the cached Debian 12 image (slow under TCG; "
