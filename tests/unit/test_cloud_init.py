@@ -352,3 +352,77 @@ def test_algorithms_match_ssh_audit_hardened_policy(image, policy, dev_raw):
     assert d["macs"].split(",") == expected["macs"]
     offered = [k for k in d["hostkeyalgorithms"].split(",") if "cert-v01" not in k]
     assert offered == expected["host_keys"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_sshd_with_the_dropin_passes_ssh_audit_debian_12_policy(tmp_path, sshd, dev_raw):
+    """The machine's OpenSSH (9.2, as in Debian 12) serving the rendered drop-in
+    on loopback passes ssh-audit's built-in hardened policy."""
+    import shutil
+    import sys
+    import time
+
+    audit = shutil.which("ssh-audit") or str(Path(sys.executable).parent / "ssh-audit")
+    if not Path(audit).exists():
+        pytest.skip("needs ssh-audit (requirements-dev)")
+    dev_raw["image"] = "debian-12-x64"
+    dropin = sshd_dropin(cloud_config("web-1", parse_stack_config(dev_raw, name_prefix="x")))
+    # The drop-in names the system's host key paths; point them at test keys
+    # generated the way the host script does (ed25519, RSA 4096).
+    keygen = require_tool("ssh-keygen")
+    for kind, extra in (("ed25519", []), ("rsa", ["-b", "4096"])):
+        subprocess.run([keygen, "-q", "-t", kind, *extra, "-N", "", "-f", str(tmp_path / f"ssh_host_{kind}_key")], check=True)
+        dropin = dropin.replace(f"/etc/ssh/ssh_host_{kind}_key", str(tmp_path / f"ssh_host_{kind}_key"))
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "00-hardened-do.conf").write_text(dropin)
+    # The same filter the host script applies to /etc/ssh/moduli.
+    moduli = [l for l in Path("/etc/ssh/moduli").read_text().splitlines() if l.startswith("#") or int(l.split()[4]) >= 3071]
+    (tmp_path / "moduli").write_text("\n".join(moduli) + "\n")
+    port = _free_port()
+    (tmp_path / "sshd_config").write_text(
+        f"Include {tmp_path}/conf.d/*.conf\nPort {port}\nListenAddress 127.0.0.1\n"
+        f"ModuliFile {tmp_path}/moduli\nPidFile {tmp_path}/sshd.pid\nUsePAM no\n"
+    )
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen([sshd, "-D", "-e", "-f", str(tmp_path / "sshd_config")], stderr=subprocess.PIPE)
+    try:
+        for _ in range(50):
+            if server.poll() is not None:
+                pytest.fail(f"sshd exited: {server.stderr.read().decode()}")
+            try:
+                import socket
+
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        res = subprocess.run(
+            [audit, "--skip-rate-test", "-P", "Hardened Debian 12 (version 2)", "-p", str(port), "127.0.0.1"],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert res.returncode == 0 and "Passed" in res.stdout, res.stdout + res.stderr
+        # And a stock config fails the same policy, so the check has teeth.
+        (tmp_path / "conf.d" / "00-hardened-do.conf").write_text(
+            f"HostKey {tmp_path}/ssh_host_ed25519_key\nHostKey {tmp_path}/ssh_host_rsa_key\n"
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    stock = subprocess.Popen([sshd, "-D", "-e", "-f", str(tmp_path / "sshd_config")], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        res = subprocess.run(
+            [audit, "--skip-rate-test", "-P", "Hardened Debian 12 (version 2)", "-p", str(port), "127.0.0.1"],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert res.returncode != 0 and "Failed" in res.stdout
+    finally:
+        stock.terminate()
+        stock.wait(10)
