@@ -5,7 +5,7 @@ successful login (when we can log in), and cloud-init's final stage being
 done, plus the guest's own uptime at that point and cloud-init's status.
 
     python bench/vm_boot.py                              # the stock minimal config
-    python bench/vm_boot.py --user-data stock=a.yaml --user-data hardened=b.yaml
+    python bench/vm_boot.py --user-data minimal --user-data hardened=web-1.yaml
     python bench/vm_boot.py --user-data b.yaml --user ops --key ~/.ssh/id_ed25519 --runs 3 --json
 
 Without --user/--key a fresh key is handed to the guest as the droplet's SSH
@@ -58,8 +58,8 @@ def boot_once(image, label: str, user_data: str, *, user: str, key, public_keys,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--user-data", action="append", default=[], metavar="[LABEL=]FILE",
-                    help="user-data to boot (repeatable); default: the stock minimal config")
-    ap.add_argument("--user", help="user to log in as (default: tester for the minimal config, else root)")
+                    help="user-data to boot (repeatable); `minimal` is the built-in stock config, the default")
+    ap.add_argument("--user", help="user to log in as with a user-data file (default root; tester for `minimal`)")
     ap.add_argument("--key", help="private key for that user (default: a fresh key)")
     ap.add_argument("--runs", type=int, default=1, help="boots per user-data; the table shows the median")
     ap.add_argument("--timeout", type=float, default=1500, help="seconds to wait for each stage")
@@ -70,11 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="hardened-do-bench-") as tmp:
         key = Path(args.key).expanduser() if args.key else make_ssh_key(tmp).path
         pub = Path(f"{key}.pub")
-        public_keys = [pub.read_text().strip()] if pub.exists() else []
+        if not pub.exists():
+            ap.error(f"--key {key}: the public key {pub} must sit next to it")
+        public_keys = [pub.read_text().strip()]
         inputs: list[tuple[str, str, str]] = []
-        if not args.user_data:
-            inputs.append(("minimal", minimal_user_data(public_keys[0], user="tester"), args.user or "tester"))
-        for spec in args.user_data:
+        for spec in args.user_data or ["minimal"]:
+            if spec == "minimal":
+                inputs.append(("minimal", minimal_user_data(public_keys[0], user="tester"), "tester"))
+                continue
             label, _, path = spec.rpartition("=") if "=" in spec else (Path(spec).stem, "", spec)
             inputs.append((label, Path(path).read_text(), args.user or "root"))
 
