@@ -19,6 +19,12 @@ except ImportError:  # a checkout, where components/ is a top-level package
     import hostagent
 
 DEFAULT_SSH_PORT = 22
+# pulumi-command opens one SSH connection per command and retries a failed
+# dial with backoff (0.1 s growing to 5 s). Its default of 10 tries gives up
+# after about 11 s, less than the 30 s window of the `ufw limit` rule on SSH
+# (6 new connections per source): a deploy that runs several commands on one
+# host, or many through one bastion, trips it. 20 tries outlast the window.
+DEFAULT_DIAL_ERROR_LIMIT = 20
 
 
 class HostConnection(TypedDict):
@@ -43,6 +49,8 @@ class HostConnection(TypedDict):
     a SAN of the host certificate. Required by the mesh."""
     role: NotRequired[str]
     """Role name, for reports and labels."""
+    dial_error_limit: NotRequired[int]
+    """Failed SSH dials before a command gives up (default 20, -1 = forever)."""
 
 
 def _port(conn: HostConnection) -> int:
@@ -74,6 +82,7 @@ def connection_args(conn: HostConnection) -> remote.ConnectionArgs:
             port=_port(proxy),
             user=proxy["user"],
             private_key=_secret_key(proxy),
+            dial_error_limit=proxy.get("dial_error_limit", DEFAULT_DIAL_ERROR_LIMIT),
         )
     return remote.ConnectionArgs(
         host=conn["host"],
@@ -81,6 +90,7 @@ def connection_args(conn: HostConnection) -> remote.ConnectionArgs:
         user=conn["user"],
         private_key=_secret_key(conn),
         proxy=proxy_args,
+        dial_error_limit=conn.get("dial_error_limit", DEFAULT_DIAL_ERROR_LIMIT),
     )
 
 

@@ -1,7 +1,8 @@
 # Install the mesh config read from stdin as /etc/wireguard/IFACE.conf and
 # bring it into effect without dropping tunnels: peers change with
 # `wg syncconf` while the interface is up; only a change to the [Interface]
-# section (address, port, hooks) restarts it.
+# section (address, port, hooks) restarts it. A config that does not come up
+# is rolled back to the one that worked.
 # usage: wg-apply IFACE GATEWAY(0|1)  < IFACE.conf
 iface=$1
 gateway=${2:-0}
@@ -13,34 +14,47 @@ umask 077
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat >"$tmp/$iface.conf"
-# Parses the file the way wg-quick will: a bad config fails here, before it
-# replaces a working one.
+# What `wg` itself will read: anything but its own keys is a mistake that
+# would only surface when the interface restarts.
 wg-quick strip "$tmp/$iface.conf" >"$tmp/stripped"
+if grep -Ev '^[[:space:]]*($|#|\[Interface\]|\[Peer\]|(PrivateKey|ListenPort|FwMark|PublicKey|PresharedKey|AllowedIPs|Endpoint|PersistentKeepalive)[[:space:]]*=)' \
+    "$tmp/stripped" >"$tmp/unknown"; then
+    die "config refused, unknown lines: $(head -n 3 "$tmp/unknown" | tr '\n' ' ')"
+fi
 
 conf=/etc/wireguard/$iface.conf
 interface_section() { sed '/^\[Peer\]/,$d' "$1" 2>/dev/null || true; }
-old_interface=$(interface_section "$conf")
-new_interface=$(interface_section "$tmp/$iface.conf")
-install -m 0600 "$tmp/$iface.conf" "$conf"
 
 if [ "$gateway" = 1 ] && command -v ufw >/dev/null 2>&1; then
     # Admin peers reach the mesh through this host: let UFW route between
-    # tunnel peers (and nothing else) across wg0.
+    # tunnel peers (and nothing else) across the interface.
     ufw route allow in on "$iface" out on "$iface" comment "hardened-do mesh gateway" >/dev/null
 fi
 
-if ip link show dev "$iface" >/dev/null 2>&1; then
-    if [ "$old_interface" = "$new_interface" ]; then
-        wg syncconf "$iface" "$tmp/stripped"
-        action=synced
-    else
-        systemctl restart "wg-quick@$iface"
-        action=restarted
-    fi
-    systemctl enable "wg-quick@$iface" >/dev/null 2>&1
+if ip link show dev "$iface" >/dev/null 2>&1 \
+    && [ "$(interface_section "$conf")" = "$(interface_section "$tmp/$iface.conf")" ]; then
+    wg syncconf "$iface" "$tmp/stripped"
+    install -m 0600 "$tmp/$iface.conf" "$conf"
+    action=synced
 else
-    systemctl enable --now "wg-quick@$iface" >/dev/null 2>&1 \
-        || die "wg-quick@$iface failed to start: $(journalctl -u "wg-quick@$iface" -n 5 --no-pager 2>&1 | tail -n 3)"
-    action=started
+    [ -f "$conf" ] && cp -p "$conf" "$tmp/previous.conf"
+    install -m 0600 "$tmp/$iface.conf" "$conf"
+    if ip link show dev "$iface" >/dev/null 2>&1; then
+        action=restarted
+        systemctl restart "wg-quick@$iface" >/dev/null 2>&1 || failed=1
+    else
+        action=started
+        systemctl start "wg-quick@$iface" >/dev/null 2>&1 || failed=1
+    fi
+    if [ "${failed:-0}" = 1 ]; then
+        why=$(journalctl -u "wg-quick@$iface" -n 3 --no-pager -o cat 2>&1 | tr '\n' ' ')
+        if [ -f "$tmp/previous.conf" ]; then
+            install -m 0600 "$tmp/previous.conf" "$conf"
+            systemctl restart "wg-quick@$iface" >/dev/null 2>&1 || true
+            die "wg-quick@$iface did not come up with the new config (rolled back): $why"
+        fi
+        die "wg-quick@$iface did not come up: $why"
+    fi
 fi
+systemctl enable "wg-quick@$iface" >/dev/null 2>&1
 echo "$iface $action: $(wg show "$iface" peers | wc -l) peers"

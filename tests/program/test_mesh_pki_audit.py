@@ -319,7 +319,7 @@ def test_mesh_reads_back_public_keys_and_gives_every_host_every_other_peer():
         assert [p["Endpoint"][0] for p in peers] == [f"{private[h]}:51820" for h in others]
         # wg-apply runs after this host's own key exists
         assert r.named(f"mesh-key-{me}").urn in cmd.dependencies
-        assert "wg syncconf" in cmd.inputs["create"] and "systemctl enable --now" in cmd.inputs["create"]
+        assert "wg syncconf" in cmd.inputs["create"] and "systemctl start \"wg-quick@$iface\"" in cmd.inputs["create"]
         assert cmd.parent.endswith("::mesh")
 
 
@@ -357,6 +357,8 @@ def test_connections_use_the_bastion_as_proxy_and_keep_deploy_keys_secret():
     conn = web.inputs["connection"]
     assert conn["host"] == "10.10.0.11" and conn["user"] == "ops" and conn["port"] == 22
     assert conn["proxy"]["host"] == "198.51.100.1"
+    # outlasts the 30 s window of `ufw limit` on SSH (see components/remote.py)
+    assert conn["dialErrorLimit"] == 20 and conn["proxy"]["dialErrorLimit"] == 20
     # The SDK marks the whole connection secret once any part of it is.
     assert _under("connection.privateKey", web.secret_inputs)
     assert _under("connection.proxy.privateKey", web.secret_inputs)
