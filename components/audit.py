@@ -108,13 +108,16 @@ def audit_command_fail_on(mode: str) -> str:
     return "critical" if mode == "enforce" else "never"
 
 
-def _report(host: str, stdout: str, mode: str) -> dict:
+def _report(host: str, stdout: str | None, mode: str) -> dict:
+    if stdout is None:
+        # No command ran (a mock engine without command outputs).
+        return {"host": host, "ok": None}
     try:
         report = json.loads(stdout)
     except (TypeError, ValueError):
-        # At preview the command has not run; stdout is unknown and this
-        # function is not called. An unreadable report after a run is worth a
-        # warning, not a failed update: the timer keeps auditing.
+        # An unreadable report after a run is worth a warning, not a failed
+        # update: the timer keeps auditing. (At preview stdout is unknown and
+        # this function is not called.)
         pulumi.log.warn(f"service audit of {host}: the report was not JSON")
         return {"host": host, "ok": None, "error": "unreadable report"}
     for v in report.get("violations", []):

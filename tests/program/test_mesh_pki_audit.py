@@ -136,13 +136,14 @@ class Registered:
 
 
 class FakeProviders(pulumi.runtime.Mocks):
-    def __init__(self, audit_ss: dict[str, str] | None = None):
+    def __init__(self, audit_ss: dict[str, str] | None = None, command_output: bool = True):
         self.audit_ss = audit_ss or {}
+        self.command_output = command_output
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs = _plain(args.inputs)
         out = dict(inputs)
-        if args.typ == CMD:
+        if args.typ == CMD and self.command_output:
             out["stdout"] = self._command_stdout(args.name, inputs)
             out["stderr"] = ""
         elif args.typ == KEY:
@@ -414,6 +415,22 @@ def test_mesh_without_private_ip_fails_before_anything_is_registered():
     del bad[1]["private_ip"]
     r, error = refused(lambda: WireGuardMesh("mesh", {"hosts": bad, "overlay_cidr": "10.200.0.0/24"}))
     assert r.resources == [] and "without private_ip" in error and "web-1" in error
+
+
+def test_mocks_without_command_output_still_evaluate():
+    """offline/mock_engine.py echoes inputs and has no stdout for commands."""
+
+    def build():
+        hs = hosts()
+        m = WireGuardMesh("mesh", {"hosts": hs, "overlay_cidr": "10.200.0.0/24"})
+        p = InternalPki("pki", {"hosts": hs, "overlay_ips": m.overlay_ips})
+        a = ServiceAudit("audit", {"hosts": hs})
+        return {"keys": m.public_keys, "reports": a.reports, "certs": p.host_cert_pems}
+
+    r = run(build, command_output=False)
+    assert r.values["keys"] == {h: None for h in ("bastion-1", "web-1", "db-1")}
+    assert r.values["reports"]["web-1"] == {"host": "web-1", "ok": None}
+    assert len(r.of(CMD)) == 15  # 3 hosts x (2 mesh + 2 PKI + 1 audit)
 
 
 def test_preview_works_before_any_host_answers():
