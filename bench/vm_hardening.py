@@ -50,7 +50,11 @@ def hardened_user_data(public_key: str) -> str:
 
 
 def lynis_index(guest, ssh) -> str:
-    install = ssh("sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null 2>&1; command -v lynis")
+    # The stock guest never ran `apt-get update`; its package lists are empty.
+    install = ssh(
+        "sudo apt-get update -q >/dev/null 2>&1; "
+        "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null 2>&1; command -v lynis"
+    )
     if not install.ok:
         return f"lynis not installed: {install.stderr.strip()[-200:]}"
     run = ssh("sudo lynis audit system --quick --no-colors 2>/dev/null | grep -i 'Hardening index'", timeout=3600)
@@ -62,6 +66,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-lynis", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--only", choices=("stock", "hardened"), help="boot just one of the two")
     args = parser.parse_args()
     image = build_image()
     rows = []
@@ -72,6 +77,8 @@ def main() -> int:
             ("hardened", hardened_user_data(key.public), "ops"),
         ]
         for label, user_data, user in cases:
+            if args.only and label != args.only:
+                continue
             control = Path(tmp) / f"cm-{label}"
             with Cluster(image=image) as cluster:
                 guest = cluster.add("bench", user_data, ssh_user=user, ssh_key=key.path, public_keys=[key.public])
