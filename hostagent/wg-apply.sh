@@ -33,7 +33,15 @@ fi
 
 if ip link show dev "$iface" >/dev/null 2>&1 \
     && [ "$(interface_section "$conf")" = "$(interface_section "$tmp/$iface.conf")" ]; then
-    wg syncconf "$iface" "$tmp/stripped"
+    # `wg syncconf` (like setconf) takes a config without PrivateKey to mean
+    # "no key" and would clear it, silencing every tunnel. Its input gets
+    # the host's key from the key file, in this private temporary directory
+    # only (never on a command line, never in the config on disk).
+    awk -v keyfile="/etc/wireguard/$iface.key" '
+        { print }
+        /^\[Interface\]/ && !done { getline key < keyfile; print "PrivateKey = " key; done = 1 }
+    ' "$tmp/stripped" >"$tmp/sync"
+    wg syncconf "$iface" "$tmp/sync"
     install -m 0600 "$tmp/$iface.conf" "$conf"
     action=synced
 else

@@ -57,6 +57,15 @@ BUILD_HOST_IP = json.dumps(
     ]
 )
 
+# A booted Debian 12 guest (tests/vm/test_mesh_pki_audit.py) with the hardened
+# user-data, the WireGuard mesh up (kernel socket: no process) and dhclient
+# on the "public" NIC. `sudo ss -H -tulpn` and `ip -j addr`, verbatim.
+GUEST_WEB_SS = 'udp UNCONN 0      0      0.0.0.0:68    0.0.0.0:* users:(("dhclient",pid=354,fd=7))\nudp UNCONN 0      0      0.0.0.0:51820 0.0.0.0:*                                  \nudp UNCONN 0      0         [::]:51820    [::]:*                                  \ntcp LISTEN 0      128    0.0.0.0:22    0.0.0.0:* users:(("sshd",pid=2041,fd=3))   \ntcp LISTEN 0      128       [::]:22       [::]:* users:(("sshd",pid=2041,fd=4))   \n'
+
+GUEST_DB_SS = 'udp UNCONN 0      0      0.0.0.0:51820 0.0.0.0:*                                  \nudp UNCONN 0      0      0.0.0.0:68    0.0.0.0:* users:(("dhclient",pid=353,fd=7))\nudp UNCONN 0      0         [::]:51820    [::]:*                                  \ntcp LISTEN 0      128    0.0.0.0:22    0.0.0.0:* users:(("sshd",pid=2037,fd=3))   \ntcp LISTEN 0      128       [::]:22       [::]:* users:(("sshd",pid=2037,fd=4))   \n'
+
+GUEST_WEB_IP = '[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"mtu":65536,"qdisc":"noqueue","operstate":"UNKNOWN","group":"default","txqlen":1000,"link_type":"loopback","address":"00:00:00:00:00:00","broadcast":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host","label":"lo","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"::1","prefixlen":128,"scope":"host","noprefixroute":true,"valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":2,"ifname":"eth0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"fq_codel","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"52:54:00:ac:5b:0b","broadcast":"ff:ff:ff:ff:ff:ff","altnames":["enp0s2","ens2"],"addr_info":[{"family":"inet","local":"10.0.2.15","prefixlen":24,"broadcast":"10.0.2.255","scope":"global","dynamic":true,"label":"eth0","valid_life_time":85392,"preferred_life_time":85392},{"family":"inet6","local":"fec0::5054:ff:feac:5b0b","prefixlen":64,"scope":"site","dynamic":true,"mngtmpaddr":true,"valid_life_time":86106,"preferred_life_time":14106},{"family":"inet6","local":"fe80::5054:ff:feac:5b0b","prefixlen":64,"scope":"link","valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":3,"ifname":"eth1","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"fq_codel","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"52:54:00:32:e1:31","broadcast":"ff:ff:ff:ff:ff:ff","altnames":["enp0s3","ens3"],"addr_info":[{"family":"inet","local":"10.10.0.11","prefixlen":24,"broadcast":"10.10.0.255","scope":"global","label":"eth1","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fe80::5054:ff:fe32:e131","prefixlen":64,"scope":"link","valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":4,"ifname":"wg0","flags":["POINTOPOINT","NOARP","UP","LOWER_UP"],"mtu":1420,"qdisc":"noqueue","operstate":"UNKNOWN","group":"default","txqlen":1000,"link_type":"none","addr_info":[{"family":"inet","local":"10.200.0.44","prefixlen":24,"scope":"global","label":"wg0","valid_life_time":4294967295,"preferred_life_time":4294967295}]}]'
+
 DECLARED = {
     "version": 1,
     "role": "web",
@@ -335,3 +344,35 @@ def test_cli_reports_unusable_input_with_exit_2(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "hostagent" / "audit.py"), "--services", str(services),
                           "--ss-output", "-", "--ip-output", "/dev/null"], input="", capture_output=True, text=True)
     assert res.returncode == 2 and "cannot read the declaration" in res.stderr
+
+
+# ------------------------------------------------------------------ booted guests
+
+
+def test_a_hardened_guest_is_clean_against_its_own_declaration():
+    stack = load_stack_file(ROOT / "Pulumi.dev.yaml")
+    declared = dict(expected_listeners(stack, "web"), vpc_cidr="10.10.0.0/24", overlay_cidr="10.200.0.0/24")
+    report = audit.audit(audit.parse_ss(GUEST_WEB_SS), declared, audit.parse_ip_addr(GUEST_WEB_IP), "web-1")
+    assert report["ok"], report["violations"]
+    status = {(r["protocol"], r["port"], r["address"]): r["status"] for r in report["listeners"]}
+    assert status == {
+        ("udp", 68, "*"): "client",                  # dhclient
+        ("udp", 51820, "*"): "relies-on-firewall",   # kernel WireGuard, v4 and v6 sockets
+        ("tcp", 22, "*"): "relies-on-firewall",      # sshd (internal behind the dev bastion)
+    }
+    wg = [r for r in report["listeners"] if r["port"] == 51820]
+    assert len(wg) == 2 and all(r["processes"] == [] for r in wg)
+    assert all(r["exposure"] == "public" for r in report["listeners"])  # eth0 10.0.2.15 is the "public" NIC
+    ips = audit.parse_ip_addr(GUEST_WEB_IP)
+    assert ips["wg0"] == ["10.200.0.44/24"] and ips["eth1"][0] == "10.10.0.11/24"
+
+
+def test_a_guest_with_an_extra_listener_fails_naming_it():
+    rogue = GUEST_DB_SS + 'tcp LISTEN 0      5            *:8081        *:* users:(("python3",pid=2417,fd=3))\n'
+    declared = {"role": "db", "vpc_cidr": "10.10.0.0/24", "overlay_cidr": "10.200.0.0/24", "services": [
+        {"name": "ssh", "port": 22, "protocol": "tcp", "exposure": "internal", "managed": True},
+        {"name": "wireguard", "port": 51820, "protocol": "udp", "exposure": "private", "managed": True},
+        {"name": "postgres", "port": 5432, "protocol": "tcp", "exposure": "internal", "managed": False}]}
+    report = audit.audit(audit.parse_ss(rogue), declared, audit.parse_ip_addr(GUEST_WEB_IP), "db-1")
+    assert [v["message"] for v in audit.failing(report, "critical")] == [
+        "db-1: undeclared tcp port 8081 listens on all addresses (public); process: python3 (pid 2417)"]
