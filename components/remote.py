@@ -49,8 +49,6 @@ class HostConnection(TypedDict):
     a SAN of the host certificate. Required by the mesh."""
     role: NotRequired[str]
     """Role name, for reports and labels."""
-    dial_error_limit: NotRequired[int]
-    """Failed SSH dials before a command gives up (default 20, -1 = forever)."""
 
 
 def _port(conn: HostConnection) -> int:
@@ -82,7 +80,7 @@ def connection_args(conn: HostConnection) -> remote.ConnectionArgs:
             port=_port(proxy),
             user=proxy["user"],
             private_key=_secret_key(proxy),
-            dial_error_limit=proxy.get("dial_error_limit", DEFAULT_DIAL_ERROR_LIMIT),
+            dial_error_limit=DEFAULT_DIAL_ERROR_LIMIT,
         )
     return remote.ConnectionArgs(
         host=conn["host"],
@@ -90,7 +88,7 @@ def connection_args(conn: HostConnection) -> remote.ConnectionArgs:
         user=conn["user"],
         private_key=_secret_key(conn),
         proxy=proxy_args,
-        dial_error_limit=conn.get("dial_error_limit", DEFAULT_DIAL_ERROR_LIMIT),
+        dial_error_limit=DEFAULT_DIAL_ERROR_LIMIT,
     )
 
 
