@@ -53,7 +53,7 @@ def lynis_index(guest, ssh) -> str:
     # The stock guest never ran `apt-get update`; its package lists are empty.
     install = ssh(
         "sudo apt-get update -q >/dev/null 2>&1; "
-        "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null 2>&1; command -v lynis"
+        "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null 2>&1; test -x /usr/sbin/lynis"
     )
     if not install.ok:
         return f"lynis not installed: {install.stderr.strip()[-200:]}"
