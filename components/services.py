@@ -85,10 +85,13 @@ def _ssh_service(stack: StackConfig, role: str) -> EffectiveService:
         )
     # Behind a bastion: the edge admits SSH from the bastion's tag only; the
     # host admits it from the VPC (it cannot know the bastion's address at boot).
+    # Not rate limited: every deploy-time SSH session (pulumi-command opens
+    # one per command) arrives from the bastion's one address, and `ufw limit`
+    # would drop the seventh within 30 s. fail2ban still bans failed logins.
     return EffectiveService(
         name="ssh", port=SSH_PORT, protocol="tcp", exposure="internal",
         source_roles=(bastion,), host_sources=(stack.vpc_cidr,),
-        rate_limited=True, managed=True,
+        rate_limited=False, managed=True,
     )
 
 
@@ -108,15 +111,18 @@ def effective_services(stack: StackConfig, role: str) -> list[EffectiveService]:
                 name=svc.name, port=svc.port, protocol=svc.protocol, exposure="public",
                 source_addresses=sources, host_sources=sources,
             ))
+        # Peers reach private and internal services over the VPC or over the
+        # WireGuard overlay; the overlay is encrypted inside UDP, so only the
+        # host firewall sees (and must admit) it.
         elif svc.exposure == "private":
             out.append(EffectiveService(
                 name=svc.name, port=svc.port, protocol=svc.protocol, exposure="private",
-                source_addresses=(stack.vpc_cidr,), host_sources=(stack.vpc_cidr,),
+                source_addresses=(stack.vpc_cidr,), host_sources=(stack.vpc_cidr, stack.overlay_cidr),
             ))
         else:
             out.append(EffectiveService(
                 name=svc.name, port=svc.port, protocol=svc.protocol, exposure="internal",
-                source_roles=tuple(svc.allowed_sources), host_sources=(stack.vpc_cidr,),
+                source_roles=tuple(svc.allowed_sources), host_sources=(stack.vpc_cidr, stack.overlay_cidr),
             ))
     return out
 

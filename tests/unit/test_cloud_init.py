@@ -154,14 +154,17 @@ def test_ufw_rules_follow_the_service_declaration():
     web, db, bastion = _ufw("web-1"), _ufw("db-1"), _ufw("bastion-1")
     assert "ufw allow proto tcp from any to any port 443" in web
     assert "ufw allow proto tcp from any to any port 80" in web
-    # Behind the bastion: SSH from the VPC only, rate limited.
-    assert "ufw limit proto tcp from 10.10.0.0/20 to any port 22" in web
+    # Behind the bastion: SSH from the VPC only (deploy sessions all come
+    # from the bastion, so not rate limited; fail2ban watches failures).
+    assert "ufw allow proto tcp from 10.10.0.0/20 to any port 22" in web
     assert "from any to any port 22" not in web
     # The bastion: SSH from the admin networks only.
     assert "ufw limit proto tcp from 203.0.113.0/24 to any port 22" in bastion
     assert "from any to any port 22" not in bastion
     # The database is never open to the world.
     assert "ufw allow proto tcp from 10.10.0.0/20 to any port 5432" in db
+    # ... and over the WireGuard overlay, which only the host firewall sees.
+    assert "ufw allow proto tcp from 10.200.0.0/24 to any port 5432" in db
     assert "from any to any port 5432" not in db
     assert "port 5432" not in web
     # WireGuard only inside the VPC.
