@@ -3,7 +3,7 @@
 import pulumi
 
 from components.config import load_from_pulumi
-from components.host import HardenedHost, ssh_command
+from components.host import create_hosts, ssh_command
 from components.network import Network
 from components.ssh_keys import AdminSshKeys
 
@@ -14,21 +14,7 @@ stack = load_from_pulumi()
 keys = AdminSshKeys("admin-keys", {"stack": stack})
 network = Network("network", {"stack": stack})
 
-hosts = {
-    host.name: HardenedHost(
-        host.name,
-        {
-            "stack": stack,
-            "host_name": host.name,
-            "vpc_id": network.vpc_id,
-            "tag_name": network.tags[host.role].name,
-            "firewall": network.firewalls[host.role],
-            "ssh_key_fingerprints": keys.fingerprints,
-            "nat_gateway": network.nat_gateway,
-        },
-    )
-    for host in stack.hosts
-}
+hosts = create_hosts(stack, network, keys.fingerprints)
 
 bastion = stack.bastion_host
 jump_ip = hosts[bastion.name].public_ip if bastion else pulumi.Output.from_input(None)

@@ -82,6 +82,36 @@ class HardenedHost(pulumi.ComponentResource):
         )
 
 
+def create_hosts(
+    stack: StackConfig,
+    network,
+    ssh_key_fingerprints: pulumi.Input[list],
+    *,
+    resource_prefix: str = "",
+    opts: pulumi.ResourceOptions | None = None,
+) -> dict[str, "HardenedHost"]:
+    """One HardenedHost per host of the stack, wired to `network` (a Network).
+
+    Resource names are `f"{resource_prefix}{host.name}"`.
+    """
+    return {
+        host.name: HardenedHost(
+            f"{resource_prefix}{host.name}",
+            {
+                "stack": stack,
+                "host_name": host.name,
+                "vpc_id": network.vpc_id,
+                "tag_name": network.tags[host.role].name,
+                "firewall": network.firewalls[host.role],
+                "ssh_key_fingerprints": ssh_key_fingerprints,
+                "nat_gateway": network.nat_gateway,
+            },
+            opts=opts,
+        )
+        for host in stack.hosts
+    }
+
+
 def ssh_command(admin_user: str, target_ip: str, jump_ip: str | None = None) -> str:
     """The command an admin runs to reach a host (through the bastion if needed)."""
     if jump_ip:

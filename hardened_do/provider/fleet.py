@@ -19,7 +19,7 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 
 from ..components.config import ConfigError, StackConfig, default_prefix, parse_stack_config
-from ..components.host import HardenedHost, ssh_command
+from ..components.host import HardenedHost, create_hosts, ssh_command
 from ..components.network import Network
 from ..components.ssh_keys import AdminSshKeys
 
@@ -217,22 +217,7 @@ class HardenedFleet(pulumi.ComponentResource):
 
         keys = AdminSshKeys(f"{name}-admin-keys", {"stack": stack}, opts=child)
         network = Network(f"{name}-network", {"stack": stack}, opts=child)
-        hosts = {
-            host.name: HardenedHost(
-                f"{name}-{host.name}",
-                {
-                    "stack": stack,
-                    "host_name": host.name,
-                    "vpc_id": network.vpc_id,
-                    "tag_name": network.tags[host.role].name,
-                    "firewall": network.firewalls[host.role],
-                    "ssh_key_fingerprints": keys.fingerprints,
-                    "nat_gateway": network.nat_gateway,
-                },
-                opts=child,
-            )
-            for host in stack.hosts
-        }
+        hosts = create_hosts(stack, network, keys.fingerprints, resource_prefix=f"{name}-", opts=child)
 
         self.vpc_id = network.vpc_id
         self.firewall_ids = network.firewall_ids
