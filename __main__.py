@@ -2,10 +2,10 @@
 
 import pulumi
 
-from components.config import load_from_pulumi
-from components.host import create_hosts, ssh_command
-from components.network import Network
-from components.ssh_keys import AdminSshKeys
+from hardened_do.components.admin_keys import AdminSshKeys
+from hardened_do.components.host import create_hosts, ssh_commands
+from hardened_do.components.network import Network
+from hardened_do.components.stack import load_from_pulumi
 
 # Parsed and validated before any resource is registered: a bad config stops
 # here with every problem listed, and nothing is created.
@@ -15,22 +15,13 @@ keys = AdminSshKeys("admin-keys", {"stack": stack})
 network = Network("network", {"stack": stack})
 
 hosts = create_hosts(stack, network, keys.fingerprints)
-
-bastion = stack.bastion_host
-jump_ip = hosts[bastion.name].public_ip if bastion else pulumi.Output.from_input(None)
+logins = ssh_commands(stack, hosts)
 
 
 def _host_output(name: str) -> pulumi.Output[dict]:
     host = hosts[name]
-    behind_bastion = bastion is not None and name != bastion.name
-    target = host.private_ip if behind_bastion else host.public_ip
-    return pulumi.Output.all(host.private_ip, host.public_ip, target, jump_ip).apply(
-        lambda v: {
-            "role": stack.host(name).role,
-            "private_ip": v[0],
-            "public_ip": v[1],
-            "ssh": ssh_command(stack.admin_user, v[2], v[3] if behind_bastion else None),
-        }
+    return pulumi.Output.all(host.private_ip, host.public_ip, logins[name]).apply(
+        lambda v: {"role": stack.host(name).role, "private_ip": v[0], "public_ip": v[1], "ssh": v[2]}
     )
 
 

@@ -5,7 +5,7 @@ that creates the same number of plain droplets, in the same process, and
 prints the median wall time of each, their ratio, and the user_data size per
 host. Target: ratio under 1.5 at every size, growing no faster than linearly.
 
-    .venv/bin/python bench/program_eval.py [--repeat 5]
+    .venv/bin/python -m bench.program_eval [--repeat 5]
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-from offline.mock_engine import config_from_stack_file, run_program  # noqa: E402
+from offline.mock_engine import config_from_stack_file, run_program
 
 ROLES = ("web", "web", "web", "db")
 

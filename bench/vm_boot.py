@@ -4,9 +4,9 @@ Prints, per user-data, seconds from qemu start to: sshd answering, the first
 successful login (when we can log in), and cloud-init's final stage being
 done, plus the guest's own uptime at that point and cloud-init's status.
 
-    python bench/vm_boot.py                              # the stock minimal config
-    python bench/vm_boot.py --user-data minimal --user-data hardened=web-1.yaml
-    python bench/vm_boot.py --user-data b.yaml --user ops --key ~/.ssh/id_ed25519 --runs 3 --json
+    python -m bench.vm_boot                              # the stock minimal config
+    python -m bench.vm_boot --user-data minimal --user-data hardened=web-1.yaml
+    python -m bench.vm_boot --user-data b.yaml --user ops --key ~/.ssh/id_ed25519 --runs 3 --json
 
 Without --user/--key a fresh key is handed to the guest as the droplet's SSH
 key (meta-data, root login as on a fresh droplet); if the user-data forbids
@@ -23,11 +23,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from testbed.image import build_image  # noqa: E402
-from testbed.userdata import minimal_user_data  # noqa: E402
-from testbed.vm import Cluster, GuestError, make_ssh_key  # noqa: E402
+from tests.testbed.image import build_image
+from tests.testbed.userdata import minimal_user_data
+from tests.testbed.vm import Cluster, GuestError, make_ssh_key
 
 COLUMNS = ("ssh_banner", "ssh_login", "cloud_init_done", "cloud_init_done_guest_uptime")
 

@@ -7,7 +7,7 @@ seconds from qemu start to sshd answering and to cloud-init done, then
 installs Lynis (Debian's package) in the guest and prints its hardening
 index.
 
-    .venv/bin/python bench/vm_hardening.py [--skip-lynis]
+    .venv/bin/python -m bench.vm_hardening [--skip-lynis]
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from cloud_init import render_user_data  # noqa: E402
-from components.config import parse_stack_config  # noqa: E402
-from testbed.image import build_image  # noqa: E402
-from testbed.userdata import minimal_user_data  # noqa: E402
-from testbed.vm import Cluster, make_ssh_key  # noqa: E402
+from hardened_do.cloud_init.render import render_user_data
+from hardened_do.components.stack import parse_stack_config
+from tests.testbed.image import build_image
+from tests.testbed.userdata import minimal_user_data
+from tests.testbed.vm import Cluster, make_ssh_key
 
 _INDEX = re.compile(r"Hardening index\s*:\s*(\d+)")
 

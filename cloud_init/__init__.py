@@ -1,5 +1,6 @@
-"""Cloud-init user-data for hardened hosts: templates and one pure render function."""
+"""Cloud-init user-data for hardened hosts: templates and one pure render function.
 
-from .render import build_cloud_config, render_user_data
-
-__all__ = ["build_cloud_config", "render_user_data"]
+Import it as `hardened_do.cloud_init` (the render function is
+`hardened_do.cloud_init.render.render_user_data`); from a shell,
+`python -m cloud_init render` in a checkout runs the same code.
+"""

@@ -13,20 +13,16 @@ droplet through the metadata service, and changing it replaces the droplet.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 import yaml
 
-# cloud_init/ and components/ are top-level packages in the repository and
-# subpackages of hardened_do once installed; import the sibling either way.
-if "." in __package__:
-    from ..components.config import StackConfig
-    from ..components.services import expected_listeners, ufw_rules
-else:
-    from components.config import StackConfig
-    from components.services import expected_listeners, ufw_rules
+from ..components.config import USER_DATA_BUDGET, USER_DATA_LIMIT, StackConfig
+from ..components.hostagent import SERVICES_PATH
+from ..components.services import expected_listeners, ufw_rules
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -74,7 +70,6 @@ SSH_ALGORITHMS = {
     },
 }
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-hardened-do.conf"
-SERVICES_FILE = "/etc/hardened-do/services.json"
 PACKAGES = (
     "ufw",
     "fail2ban",
@@ -145,7 +140,7 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
         # module a no-op on images with and without that package.
         _file("/etc/default/locale", "LANG=C.UTF-8\n"),
         _file(
-            SERVICES_FILE,
+            SERVICES_PATH,
             json.dumps(expected_listeners(stack, host.role), indent=2, sort_keys=True) + "\n",
         ),
     ]
@@ -210,16 +205,30 @@ def _str_presenter(dumper, data: str):
 _Dumper.add_representer(str, _str_presenter)
 
 
+# Rendered role bodies of the last few stacks, by the stack object's identity.
+# Every host of a role shares its body, and a fleet of hundreds of hosts should
+# not render it hundreds of times. Models are frozen, so one object always
+# renders the same; each entry holds the stack itself, so its id cannot be
+# reused by another object while the entry exists.
+_ROLE_BODIES: OrderedDict[int, tuple[StackConfig, dict[tuple[str, str], str]]] = OrderedDict()
+_ROLE_BODIES_KEPT = 4
+
+
 def _role_body(stack: StackConfig, host_name: str) -> str:
     host = stack.host(host_name)
+    entry = _ROLE_BODIES.get(id(stack))
+    if entry is None or entry[0] is not stack:
+        entry = (stack, {})
+        _ROLE_BODIES[id(stack)] = entry
+        while len(_ROLE_BODIES) > _ROLE_BODIES_KEPT:
+            _ROLE_BODIES.popitem(last=False)
+    bodies = entry[1]
     # Everything in it depends on the role and the image only.
-    key = ("cloud-config", host.role, stack.image_for(host))
-    if key not in stack._derived:
+    key = (host.role, stack.image_for(host))
+    if key not in bodies:
         config = build_cloud_config(stack, host_name)
-        stack._derived[key] = yaml.dump(
-            config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000
-        )
-    return stack._derived[key]
+        bodies[key] = yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
+    return bodies[key]
 
 
 def render_user_data(stack: StackConfig, host_name: str) -> str:
@@ -230,3 +239,17 @@ def render_user_data(stack: StackConfig, host_name: str) -> str:
     """
     host = stack.host(host_name)
     return f"#cloud-config\n# hardened-do: host {host.name}, role {host.role}\n{_role_body(stack, host_name)}"
+
+
+def user_data_problems(stack: StackConfig) -> list[str]:
+    """Hosts whose user-data is over our budget, as `hosts[i]: ...` problems."""
+    problems = []
+    for i, host in enumerate(stack.hosts):
+        size = len(render_user_data(stack, host.name).encode())
+        if size > USER_DATA_BUDGET:
+            problems.append(
+                f"hosts[{i}]: user_data of {host.name!r} is {size} bytes, over the "
+                f"{USER_DATA_BUDGET}-byte budget (DigitalOcean's hard limit is {USER_DATA_LIMIT}); "
+                "shorten trusted_ca_pem or the admin key list"
+            )
+    return problems

@@ -1,7 +1,7 @@
 """Service audit: what listens where, against the role's declared services.
 
 Per host, one remote command (after cloud-init is done) ships the audit
-module (hostagent/audit.py, standard library only) to
+module (components/hostagent/audit.py, standard library only) to
 /usr/local/lib/hardened-do/audit.py, installs `hardened-do-audit.timer`
 (which logs violations to the journal, auth.warning), and runs the audit
 once, printing its JSON report: that report is this component's output.

@@ -14,20 +14,27 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from .sshkeys import SshKeyError, SshPublicKey, looks_like_private_key, parse_public_key
+from .names import DNS_LABEL_HINT, is_dns_label
+from .ssh_public_keys import (
+    PRIVATE_KEY_MESSAGE,
+    SshKeyError,
+    SshPublicKey,
+    looks_like_private_key,
+    parse_public_key,
+)
 
 PROJECT = "hardened-do"
 
@@ -48,7 +55,6 @@ RESERVED_RANGES = (
     ipaddress.ip_network("10.245.0.0/16"),
 )
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _UNIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
 _REGION = re.compile(r"^[a-z]{3}[0-9]$")
 _SIZE = re.compile(r"^[a-z0-9-]{3,64}$")
@@ -57,6 +63,22 @@ _RESERVED_USERS = {"root", "daemon", "bin", "sys", "sync", "nobody", "sshd", "ub
 
 Exposure = Literal["public", "private", "internal"]
 Protocol = Literal["tcp", "udp"]
+
+
+def _size_slug(v: str) -> str:
+    if not _SIZE.match(v):
+        raise ValueError("must be a droplet size slug such as 's-1vcpu-1gb'")
+    return v
+
+
+def _image_slug(v: str) -> str:
+    if v not in SUPPORTED_IMAGES:
+        raise ValueError(f"unsupported image; use one of {', '.join(SUPPORTED_IMAGES)}")
+    return v
+
+
+SizeSlug = Annotated[str, AfterValidator(_size_slug)]
+ImageSlug = Annotated[str, AfterValidator(_image_slug)]
 
 
 class ConfigError(ValueError):
@@ -118,8 +140,8 @@ class Service(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _DNS_LABEL.match(v):
-            raise ValueError("must be a lowercase DNS label (a-z, 0-9, '-'), e.g. 'https'")
+        if not is_dns_label(v):
+            raise ValueError(f"must be a DNS label ({DNS_LABEL_HINT}), e.g. 'https'")
         return v
 
     @field_validator("port", mode="before")
@@ -167,14 +189,7 @@ class Role(_Strict):
             "Other roles then accept SSH only from the bastion."
         ),
     )
-    size: str | None = Field(None, description="Droplet size slug for this role's hosts.")
-
-    @field_validator("size")
-    @classmethod
-    def _size(cls, v: str | None) -> str | None:
-        if v is not None and not _SIZE.match(v):
-            raise ValueError("must be a droplet size slug such as 's-1vcpu-1gb'")
-        return v
+    size: SizeSlug | None = Field(None, description="Droplet size slug for this role's hosts.")
 
     @model_validator(mode="after")
     def _unique(self) -> "Role":
@@ -203,31 +218,14 @@ class Role(_Strict):
 class Host(_Strict):
     name: str = Field(description="Host name (a DNS label, unique in the stack).")
     role: str = Field(description="Name of a role in `roles`.")
-    size: str | None = Field(None, description="Droplet size slug; overrides the role's and the default.")
-    image: str | None = Field(None, description="Image slug; overrides `image`.")
+    size: SizeSlug | None = Field(None, description="Droplet size slug; overrides the role's and the default.")
+    image: ImageSlug | None = Field(None, description="Image slug; overrides `image`.")
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _DNS_LABEL.match(v):
-            raise ValueError(
-                "must be a DNS label: 1-63 characters, lowercase a-z, 0-9 and '-', "
-                "not starting or ending with '-' (e.g. 'web-1')"
-            )
-        return v
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, v: str | None) -> str | None:
-        if v is not None and v not in SUPPORTED_IMAGES:
-            raise ValueError(f"unsupported image; use one of {', '.join(SUPPORTED_IMAGES)}")
-        return v
-
-    @field_validator("size")
-    @classmethod
-    def _size(cls, v: str | None) -> str | None:
-        if v is not None and not _SIZE.match(v):
-            raise ValueError("must be a droplet size slug such as 's-1vcpu-1gb'")
+        if not is_dns_label(v):
+            raise ValueError(f"must be a DNS label: {DNS_LABEL_HINT} (e.g. 'web-1')")
         return v
 
 
@@ -251,8 +249,8 @@ class StackConfig(_Strict):
     name_prefix: str = Field(description="Prefix of every DigitalOcean name and tag.")
     region: str = Field("nyc3", description="DigitalOcean region slug.")
     vpc_cidr: str = Field("10.10.0.0/16", description="VPC range: RFC 1918, /16 to /24.")
-    image: str = Field(SUPPORTED_IMAGES[0], description="Default image slug.")
-    default_size: str = Field("s-1vcpu-1gb", description="Default droplet size slug.")
+    image: ImageSlug = Field(SUPPORTED_IMAGES[0], description="Default image slug.")
+    default_size: SizeSlug = Field("s-1vcpu-1gb", description="Default droplet size slug.")
     admin_user: str = Field("ops", description="Non-root admin account created on every host.")
     admin_ssh_keys: tuple[str, ...] = Field(description="OpenSSH public keys of the admins.")
     ssh_allowed_sources: tuple[str, ...] = Field(
@@ -280,11 +278,6 @@ class StackConfig(_Strict):
     roles: dict[str, Role] = Field(description="Roles by name.")
     hosts: tuple[Host, ...] = Field(description="Hosts to create.")
 
-    # Memo of values derived from this (immutable) model, such as a role's
-    # rendered cloud-config: every host of a role shares it, and a fleet of
-    # hundreds of hosts should not render it hundreds of times.
-    _derived: dict = PrivateAttr(default_factory=dict)
-
     # -- field checks ---------------------------------------------------------
 
     @field_validator("name_prefix")
@@ -299,20 +292,6 @@ class StackConfig(_Strict):
     def _region(cls, v: str) -> str:
         if not _REGION.match(v):
             raise ValueError("must be a region slug such as 'nyc3', 'fra1' or 'ams3'")
-        return v
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, v: str) -> str:
-        if v not in SUPPORTED_IMAGES:
-            raise ValueError(f"unsupported image; use one of {', '.join(SUPPORTED_IMAGES)}")
-        return v
-
-    @field_validator("default_size")
-    @classmethod
-    def _size(cls, v: str) -> str:
-        if not _SIZE.match(v):
-            raise ValueError("must be a droplet size slug such as 's-1vcpu-1gb'")
         return v
 
     @field_validator("vpc_cidr")
@@ -357,7 +336,7 @@ class StackConfig(_Strict):
             # A single key given as a string is a common slip; refuse private
             # keys here too, before pydantic's own error could quote the value.
             if looks_like_private_key(v):
-                raise ValueError(parse_error_private())
+                raise ValueError(PRIVATE_KEY_MESSAGE)
             raise ValueError("must be a list of public keys, e.g. ['ssh-ed25519 AAAA... you@laptop']")
         if not isinstance(v, (list, tuple)) or not v:
             raise ValueError(
@@ -397,8 +376,8 @@ class StackConfig(_Strict):
             return None
         if looks_like_private_key(v):
             raise ValueError(
-                "this is a PRIVATE key (the value is not shown); hosts must only get the "
-                "CA *certificate* (-----BEGIN CERTIFICATE-----)"
+                f"{PRIVATE_KEY_MESSAGE}; hosts must only get the CA *certificate* "
+                "(-----BEGIN CERTIFICATE-----)"
             )
         text = v.strip()
         if not (text.startswith("-----BEGIN CERTIFICATE-----") and text.endswith("-----END CERTIFICATE-----")):
@@ -411,7 +390,7 @@ class StackConfig(_Strict):
         if not isinstance(v, dict) or not v:
             raise ValueError("at least one role is required, e.g. roles: {web: {services: [...]}}")
         for name in v:
-            if not isinstance(name, str) or not _DNS_LABEL.match(name) or len(name) > 20:
+            if not is_dns_label(name) or len(name) > 20:
                 raise ValueError(
                     "role names must be short DNS labels (a-z, 0-9, '-', at most 20 characters)"
                 )
@@ -530,13 +509,6 @@ class StackConfig(_Strict):
         return [parse_public_key(k) for k in self.admin_ssh_keys]
 
 
-def parse_error_private() -> str:
-    return (
-        "this is a PRIVATE key (the value is not shown). Remove it from the stack config, "
-        "treat it as leaked, and paste the public half instead (`ssh-keygen -y -f KEYFILE`)"
-    )
-
-
 # Keys of StackConfig that a stack file may set (name_prefix is derived).
 CONFIG_KEYS = tuple(k for k in StackConfig.model_fields if k != "name_prefix")
 
@@ -572,10 +544,13 @@ def _format_errors(exc: ValidationError) -> list[str]:
     return problems
 
 
-def parse_stack_config(raw: Any, *, name_prefix: str) -> StackConfig:
+def parse_config_values(raw: Any, *, name_prefix: str) -> StackConfig:
     """Validate raw config values (keys without the project namespace).
 
-    Raises ConfigError, and nothing else, on any bad input.
+    Checks every value and every relation between values; the limits that
+    show only once rules and user-data are derived are checked on top of
+    this by `components.stack.parse_stack_config`. Raises ConfigError, and
+    nothing else, on any bad input.
     """
     if not isinstance(raw, dict):
         raise ConfigError([f"{PROJECT}: config must be a mapping of keys to values"])
@@ -587,33 +562,7 @@ def parse_stack_config(raw: Any, *, name_prefix: str) -> StackConfig:
         raise ConfigError(_format_errors(exc)) from None
     except (TypeError, ValueError, RecursionError) as exc:  # defensive: never a traceback
         raise ConfigError([f"{PROJECT}: could not parse the config ({type(exc).__name__})"]) from None
-    _check_plan(stack)
     return stack
-
-
-def _check_plan(stack: StackConfig) -> None:
-    """Limits that only show once rules and user-data are derived.
-
-    Imported lazily: the derivations build on this module's types.
-    """
-    if "." in __package__:  # installed as hardened_do.components
-        from ..cloud_init.render import render_user_data
-    else:  # repository layout: cloud_init/ is a top-level package
-        from cloud_init.render import render_user_data
-
-    from .services import check_firewall_limits
-
-    problems = [f"{PROJECT}:{p}" for p in check_firewall_limits(stack)]
-    for i, host in enumerate(stack.hosts):
-        size = len(render_user_data(stack, host.name).encode())
-        if size > USER_DATA_BUDGET:
-            problems.append(
-                f"{PROJECT}:hosts[{i}]: user_data of {host.name!r} is {size} bytes, over the "
-                f"{USER_DATA_BUDGET}-byte budget (DigitalOcean's hard limit is {USER_DATA_LIMIT}); "
-                "shorten trusted_ca_pem or the admin key list"
-            )
-    if problems:
-        raise ConfigError(problems)
 
 
 def default_prefix(project: str, stack: str) -> str:
@@ -621,8 +570,8 @@ def default_prefix(project: str, stack: str) -> str:
     return prefix[:31].rstrip("-") or "hd"
 
 
-def load_from_pulumi() -> StackConfig:
-    """Read the running stack's config (the only caller of pulumi.Config)."""
+def read_pulumi_config() -> tuple[dict[str, Any], str]:
+    """The running stack's raw config values and name prefix (the only caller of pulumi.Config)."""
     import pulumi
 
     cfg = pulumi.Config(PROJECT)
@@ -646,11 +595,11 @@ def load_from_pulumi() -> StackConfig:
         if value is not None:
             raw[key] = value
     prefix = cfg.get("name_prefix") or default_prefix(pulumi.get_project(), pulumi.get_stack())
-    return parse_stack_config(raw, name_prefix=prefix)
+    return raw, prefix
 
 
-def load_stack_file(path: str | Path, *, project: str = PROJECT) -> StackConfig:
-    """Read a `Pulumi.<stack>.yaml` file without the Pulumi CLI (render, tests, CI)."""
+def read_stack_file(path: str | Path, *, project: str = PROJECT) -> tuple[dict[str, Any], str]:
+    """Raw config values and name prefix of a `Pulumi.<stack>.yaml` file, without the Pulumi CLI."""
     path = Path(path)
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
     try:
@@ -670,4 +619,4 @@ def load_stack_file(path: str | Path, *, project: str = PROJECT) -> StackConfig:
             prefix = value
             continue
         raw[key] = value
-    return parse_stack_config(raw, name_prefix=prefix or default_prefix(project, stack))
+    return raw, prefix or default_prefix(project, stack)

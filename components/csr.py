@@ -1,6 +1,6 @@
 """Host certificate requests (pure functions, no Pulumi).
 
-The host generates its key and the CSR itself (hostagent/tls-csr.sh); this
+The host generates its key and the CSR itself (components/hostagent/tls-csr.sh); this
 module decides what the CSR asks for: the subject alternative names (the
 host name, its configured DNS names, its private and overlay addresses) and
 the openssl request config that carries them. pulumi-tls copies a CSR's DNS

@@ -7,13 +7,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_digitalocean as do
 
-# components/ and cloud_init/ are top-level packages in the repository and
-# subpackages of hardened_do once installed; import the sibling either way.
-if "." in __package__:
-    from ..cloud_init import render_user_data
-else:
-    from cloud_init import render_user_data
-
+from ..cloud_init.render import render_user_data
 from .config import StackConfig
 
 
@@ -117,3 +111,22 @@ def ssh_command(admin_user: str, target_ip: str, jump_ip: str | None = None) -> 
     if jump_ip:
         return f"ssh -J {admin_user}@{jump_ip} {admin_user}@{target_ip}"
     return f"ssh {admin_user}@{target_ip}"
+
+
+def ssh_commands(stack: StackConfig, hosts: dict[str, HardenedHost]) -> dict[str, pulumi.Output[str]]:
+    """Host name -> the command that logs in as the admin user.
+
+    Hosts other than the bastion are reached on their private address through
+    it (`ssh -J`) when the stack has a bastion; otherwise on their public one.
+    """
+    bastion = stack.bastion_host
+    jump_ip = hosts[bastion.name].public_ip if bastion else pulumi.Output.from_input(None)
+    commands = {}
+    for name, host in hosts.items():
+        behind_bastion = bastion is not None and name != bastion.name
+        target = host.private_ip if behind_bastion else host.public_ip
+        commands[name] = pulumi.Output.all(target, jump_ip).apply(
+            lambda v, behind=behind_bastion: ssh_command(stack.admin_user, v[0], v[1] if behind else None)
+        )
+    return commands
+

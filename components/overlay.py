@@ -35,13 +35,14 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from .names import DNS_LABEL_HINT, is_dns_label
+
 DEFAULT_INTERFACE = "wg0"
 DEFAULT_PORT = 51820
 DEFAULT_KEEPALIVE = 25
 ADMIN_PREFIX = "admin:"
 PRIVATE_KEY_PLACEHOLDER = "<your key>"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _IFACE = re.compile(r"^[a-zA-Z0-9_=+.-]{1,15}$")
 _HASH_SEED = b"hardened-do overlay v1\0"
 
@@ -51,11 +52,8 @@ class OverlayError(ValueError):
 
 
 def check_host_name(name: object) -> str:
-    if not isinstance(name, str) or not _DNS_LABEL.match(name):
-        raise OverlayError(
-            f"host name {str(name)[:70]!r} is not a DNS label (1-63 of a-z, 0-9, '-', "
-            "not starting or ending with '-'), e.g. 'web-1'"
-        )
+    if not is_dns_label(name):
+        raise OverlayError(f"host name {str(name)[:70]!r} is not a DNS label ({DNS_LABEL_HINT}), e.g. 'web-1'")
     return name
 
 

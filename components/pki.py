@@ -2,9 +2,9 @@
 
 The CA (ECDSA P-384, pulumi-tls) is the one private key this program keeps
 in state, as a secret (principle 5). Hosts generate their own ECDSA P-256 key
-and a CSR (hostagent/tls-csr.sh); Pulumi reads back only the CSR, signs it
+and a CSR (components/hostagent/tls-csr.sh); Pulumi reads back only the CSR, signs it
 with `tls.LocallySignedCert`, and pushes the certificate, its chain and the
-CA certificate back (hostagent/tls-install.sh), the CA also into the system
+CA certificate back (components/hostagent/tls-install.sh), the CA also into the system
 trust store so every host trusts every other host's certificate.
 
 Host certificates are short-lived (30 days by default) with an early renewal

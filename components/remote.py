@@ -13,10 +13,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 from pulumi_command import remote
 
-try:  # installed as hardened_do.components: the agent ships as hardened_do.hostagent
-    from .. import hostagent
-except ImportError:  # a checkout, where components/ is a top-level package
-    import hostagent
+from . import hostagent
 
 DEFAULT_SSH_PORT = 22
 # pulumi-command opens one SSH connection per command and retries a failed

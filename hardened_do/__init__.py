@@ -24,36 +24,22 @@ Every insecure choice is an explicit opt-in with a loud name
 deny.
 """
 
-from pathlib import Path as _Path
-
 __version__ = "0.1.0"
 
-# In a checkout of the repository, components/ and cloud_init/ sit next to
-# this package (the Pulumi program imports them as top-level packages); the
-# wheel installs them as hardened_do.components and hardened_do.cloud_init.
-# Searching the checkout's root as well lets the same import names work in
-# both layouts, without a second copy of the code on disk.
-_HERE = _Path(__file__).resolve().parent
-if not (_HERE / "components").is_dir() and (_HERE.parent / "components" / "config.py").is_file():
-    __path__.append(str(_HERE.parent))  # noqa: F821 (set by the import system)
-
-from .cloud_init import build_cloud_config, render_user_data  # noqa: E402
-from .components.audit import AuditMode, ServiceAudit, ServiceAuditArgs  # noqa: E402
-from .components.config import (  # noqa: E402
-    SUPPORTED_IMAGES,
-    ConfigError,
-    StackConfig,
-    load_from_pulumi,
-    load_stack_file,
-    parse_stack_config,
-)
-from .components.host import HardenedHost, HardenedHostArgs, ssh_command  # noqa: E402
-from .components.mesh import AdminPeerArgs, WireGuardMesh, WireGuardMeshArgs  # noqa: E402
-from .components.network import Network, NetworkArgs  # noqa: E402
-from .components.pki import InternalPki, InternalPkiArgs  # noqa: E402
-from .components.remote import HostConnection  # noqa: E402
-from .components.ssh_keys import AdminSshKeys, AdminSshKeysArgs  # noqa: E402
-from .provider import (  # noqa: E402
+# components/ and cloud_init/ are links to the folders of the same name at the
+# top of the repository (the wheel maps those folders here): the program, the
+# tests and the wheel all import the product code as hardened_do.*.
+from .cloud_init.render import build_cloud_config, render_user_data
+from .components.admin_keys import AdminSshKeys, AdminSshKeysArgs
+from .components.audit import AuditMode, ServiceAudit, ServiceAuditArgs
+from .components.config import SUPPORTED_IMAGES, ConfigError, StackConfig
+from .components.host import HardenedHost, HardenedHostArgs, ssh_command
+from .components.mesh import AdminPeerArgs, WireGuardMesh, WireGuardMeshArgs
+from .components.network import Network, NetworkArgs
+from .components.pki import InternalPki, InternalPkiArgs
+from .components.remote import HostConnection
+from .components.stack import load_from_pulumi, load_stack_file, parse_stack_config
+from .provider import (
     Exposure,
     FleetHost,
     FleetRole,

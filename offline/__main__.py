@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no stack file {path}", file=sys.stderr)
         return 2
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    from components.config import ConfigError
+    from hardened_do.components.config import ConfigError
 
     try:
         plan = run_program(config_from_stack_file(path), stack=args.stack)

@@ -191,11 +191,14 @@ def run_program(
     @pulumi.runtime.test
     def _evaluate():
         pulumi.export = _export
+        # As the Python language host does: the program's directory is on
+        # the module path while it runs (for its own sibling modules).
+        sys.path.insert(0, str(program.parent))
         try:
-            sys.path.insert(0, str(program.parent))
             runpy.run_path(str(program), run_name="__pulumi_program__")
         finally:
             pulumi.export = real_export
+            sys.path.remove(str(program.parent))
 
         import asyncio
 

@@ -6,17 +6,12 @@ The policies live in pack.py and their checks in rules.py, so tests can use
 them without this file, which starts the analyzer server and never returns.
 """
 
-import os
-import sys
+# The CLI runs the pack as a directory (`python -m pulumi.policy ADDR DIR`
+# runs DIR with runpy, which puts DIR on the module path), so the sibling
+# modules import by their plain names, as they do when the file runs itself.
+from pulumi_policy import PolicyPack
 
-# The CLI runs this file with the pack directory as the working directory,
-# but not necessarily on sys.path; the sibling modules must be importable
-# however the pack is started.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from pulumi_policy import PolicyPack  # noqa: E402
-
-from pack import ENFORCEMENT_LEVEL, PACK_NAME, POLICIES  # noqa: E402
+from pack import ENFORCEMENT_LEVEL, PACK_NAME, POLICIES
 
 PolicyPack(
     PACK_NAME,

@@ -188,7 +188,7 @@ def check_droplet_ssh_keys(resource_type: str, props: Mapping, name: str) -> lis
         "password and emails it, and the droplet can be logged into with it. Fix: register "
         "the admins' public keys as digitalocean.SshKey resources and pass their "
         "fingerprints or ids as ssh_keys; they are injected only when the droplet is "
-        "created (hardened-do: components.ssh_keys.AdminSshKeys().fingerprints)."
+        "created (hardened-do: hardened_do.AdminSshKeys(...).fingerprints)."
     ]
 
 

@@ -15,20 +15,19 @@ from __future__ import annotations
 import argparse
 import ast
 import enum
+import functools
 import inspect
+import operator
 import sys
 import textwrap
 import typing
 from pathlib import Path
 
+import pulumi
+
+import hardened_do
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import pulumi  # noqa: E402
-
-import hardened_do  # noqa: E402
-
 OUTPUT = ROOT / "docs" / "api.md"
 
 
@@ -196,8 +195,19 @@ def field_docs_enum(en: type) -> dict[str, str | None]:
     return out
 
 
+def _strip_annotated(annotation: object) -> object:
+    if typing.get_origin(annotation) is typing.Annotated:
+        return typing.get_args(annotation)[0]
+    args = typing.get_args(annotation)
+    if args and any(typing.get_origin(a) is typing.Annotated for a in args):
+        return functools.reduce(operator.or_, (_strip_annotated(a) for a in args))
+    return annotation
+
+
 def _model_type(annotation: object) -> str:
     """A pydantic field's type as a reader would write it."""
+    # Validators attached with Annotated are how, not what: show the base type.
+    annotation = _strip_annotated(annotation)
     if typing.get_origin(annotation) is typing.Literal:
         return " | ".join(repr(a) for a in typing.get_args(annotation))
     if isinstance(annotation, type) and not typing.get_args(annotation):

@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository root on sys.path, test keys, base configs."""
+"""Shared fixtures: test keys, base configs. (pytest.ini puts the checkout on the path.)"""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ import copy
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 # Turning an Output into a string must fail loudly in every test.
 os.environ.setdefault("PULUMI_ERROR_OUTPUT_STRING", "true")

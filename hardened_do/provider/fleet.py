@@ -18,10 +18,11 @@ from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 
-from ..components.config import ConfigError, StackConfig, default_prefix, parse_stack_config
-from ..components.host import HardenedHost, create_hosts, ssh_command
+from ..components.admin_keys import AdminSshKeys
+from ..components.config import ConfigError, StackConfig, default_prefix
+from ..components.host import create_hosts, ssh_commands
 from ..components.network import Network
-from ..components.ssh_keys import AdminSshKeys
+from ..components.stack import parse_stack_config
 
 PACKAGE = "hardened-do"
 
@@ -225,7 +226,7 @@ class HardenedFleet(pulumi.ComponentResource):
         self.public_ips = pulumi.Output.all(
             **{n: h.public_ip for n, h in hosts.items() if stack.roles[stack.host(n).role].public_networking}
         )
-        self.ssh_commands = self._ssh_commands(stack, hosts)
+        self.ssh_commands = pulumi.Output.all(**ssh_commands(stack, hosts))
         self.register_outputs(
             {
                 "vpc_id": self.vpc_id,
@@ -235,16 +236,3 @@ class HardenedFleet(pulumi.ComponentResource):
                 "ssh_commands": self.ssh_commands,
             }
         )
-
-    @staticmethod
-    def _ssh_commands(stack: StackConfig, hosts: dict[str, HardenedHost]) -> pulumi.Output[dict[str, str]]:
-        bastion = stack.bastion_host
-        jump_ip = hosts[bastion.name].public_ip if bastion else pulumi.Output.from_input(None)
-        commands = {}
-        for name, host in hosts.items():
-            behind_bastion = bastion is not None and name != bastion.name
-            target = host.private_ip if behind_bastion else host.public_ip
-            commands[name] = pulumi.Output.all(target, jump_ip).apply(
-                lambda v, behind=behind_bastion: ssh_command(stack.admin_user, v[0], v[1] if behind else None)
-            )
-        return pulumi.Output.all(**commands)

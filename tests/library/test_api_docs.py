@@ -7,9 +7,8 @@ docs/api.md, and docs/api.md is exactly what scripts/gen-api-docs writes.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import re
-import sys
 import typing
 
 import pytest
@@ -20,15 +19,7 @@ from tests.conftest import ROOT
 API_MD = ROOT / "docs" / "api.md"
 
 
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("gen_api_docs", ROOT / "scripts" / "gen_api_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
+gen = importlib.import_module("scripts.gen_api_docs")
 COMPONENTS = gen.public_components()
 
 

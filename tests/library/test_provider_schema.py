@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from pulumi.provider.experimental.analyzer import Analyzer
 
-from components.config import Exposure as ModelExposure
-from components.config import Host, Protocol as ModelProtocol, Role, Service, StackConfig
+from hardened_do.components.config import Exposure as ModelExposure
+from hardened_do.components.config import Host, Protocol as ModelProtocol, Role, Service, StackConfig
 from hardened_do.provider import (
     COMPONENTS,
     PACKAGE,

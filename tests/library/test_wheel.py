@@ -101,8 +101,8 @@ def test_wheel_holds_the_packages_templates_and_plugin_but_no_repository_files(w
                  "hardened_do/provider/PulumiPlugin.yaml", "hardened_do/provider/__main__.py"):
         assert path in names, path
     # The SSH-generic components send these scripts to hosts.
-    scripts = {p.name for p in (ROOT / "hostagent").glob("*.sh")}
-    assert scripts and {f"hardened_do/hostagent/{s}" for s in scripts} <= names
+    scripts = {p.name for p in (ROOT / "components" / "hostagent").glob("*.sh")}
+    assert scripts and {f"hardened_do/components/hostagent/{s}" for s in scripts} <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 

@@ -17,7 +17,6 @@ Two routes, both without the Pulumi CLI:
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -40,9 +39,9 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_DIR = ROOT / "policy"
-if str(POLICY_DIR) not in sys.path:
-    sys.path.insert(0, str(POLICY_DIR))
 
+# The pack's modules by their plain names, as the CLI loads them (pytest.ini
+# puts policy/ on the path).
 import pack  # noqa: E402
 import rules  # noqa: E402
 

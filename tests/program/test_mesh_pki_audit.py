@@ -3,7 +3,7 @@
 The mocks stand in for the providers with real material where it matters:
 the remote key command "prints" a real X25519 public key, the CSR command a
 real CSR that openssl made from the component's request config, the audit
-command a real report of hostagent/audit.py on a literal `ss` sample. The
+command a real report of components/hostagent/audit.py on a literal `ss` sample. The
 monitor applies the engine's secret rules (additional_secret_outputs, and
 outputs of secret inputs stay secret), so the secrecy assertions mean what
 they would mean against the engine.
@@ -28,12 +28,12 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
 
-from components import overlay
-from components.audit import ServiceAudit
-from components.mesh import WireGuardMesh
-from components.pki import InternalPki
-from components.remote import HostConnection, connection_args
-from hostagent import audit as host_audit
+from hardened_do.components import overlay
+from hardened_do.components.audit import ServiceAudit
+from hardened_do.components.mesh import WireGuardMesh
+from hardened_do.components.pki import InternalPki
+from hardened_do.components.remote import HostConnection, connection_args
+from hardened_do.components.hostagent import audit as host_audit
 from tests.conftest import require_tool
 
 CMD = "command:remote:Command"

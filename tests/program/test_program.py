@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from cloud_init import render_user_data
-from components.config import load_stack_file
+from hardened_do.cloud_init.render import render_user_data
+from hardened_do.components.stack import load_stack_file
 from offline.mock_engine import Plan, config_from_stack_file, run_program
 from tests.conftest import ROOT
 

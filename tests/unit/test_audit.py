@@ -1,4 +1,4 @@
-"""The service audit's parsing and policy (hostagent/audit.py) on real `ss` output.
+"""The service audit's parsing and policy (components/hostagent/audit.py) on real `ss` output.
 
 The samples are literal captures of `ss -H -tulpn` (iproute2 6.1, Debian 12):
 BUILD_HOST_* from this project's build machine with test listeners bound to
@@ -14,9 +14,9 @@ import sys
 
 import pytest
 
-from components.config import load_stack_file
-from components.services import expected_listeners
-from hostagent import audit
+from hardened_do.components.stack import load_stack_file
+from hardened_do.components.services import expected_listeners
+from hardened_do.components.hostagent import audit
 from tests.conftest import ROOT
 
 BUILD_HOST_SS = """\
@@ -304,7 +304,7 @@ def run_cli(tmp_path, ss_text, *args, ip_text=BUILD_HOST_IP, declared=DECLARED):
     ip = tmp_path / "ip.json"
     ip.write_text(ip_text)
     return subprocess.run(
-        [sys.executable, "-I", str(ROOT / "hostagent" / "audit.py"), "--services", str(services),
+        [sys.executable, "-I", str(ROOT / "components" / "hostagent" / "audit.py"), "--services", str(services),
          "--ss-output", "-", "--ip-output", str(ip), "--host-name", "h1", *args],
         input=ss_text, capture_output=True, text=True,
     )
@@ -330,7 +330,7 @@ def test_cli_runs_with_the_standard_library_only(tmp_path):
     # -I: isolated mode, no site-packages, no user paths: what a fresh host has.
     res = run_cli(tmp_path, "")
     assert res.returncode == 0, res.stderr
-    src = (ROOT / "hostagent" / "audit.py").read_text()
+    src = (ROOT / "components" / "hostagent" / "audit.py").read_text()
     for line in src.splitlines():
         if line.startswith(("import ", "from ")) and "__future__" not in line:
             module = line.split()[1].split(".")[0]
@@ -341,7 +341,7 @@ def test_cli_reports_unusable_input_with_exit_2(tmp_path):
     res = run_cli(tmp_path, "garbage line\n")
     assert res.returncode == 2 and "not `ss -tulpn` output" in res.stderr
     services = tmp_path / "missing.json"
-    res = subprocess.run([sys.executable, str(ROOT / "hostagent" / "audit.py"), "--services", str(services),
+    res = subprocess.run([sys.executable, str(ROOT / "components" / "hostagent" / "audit.py"), "--services", str(services),
                           "--ss-output", "-", "--ip-output", "/dev/null"], input="", capture_output=True, text=True)
     assert res.returncode == 2 and "cannot read the declaration" in res.stderr
 

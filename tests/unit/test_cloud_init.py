@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cloud_init import __main__ as cli
-from cloud_init import render_user_data
-from components.config import load_stack_file, parse_stack_config
-from components.services import expected_listeners
+from hardened_do.cloud_init import cli
+from hardened_do.cloud_init.render import render_user_data
+from hardened_do.components.stack import load_stack_file, parse_stack_config
+from hardened_do.components.services import expected_listeners
 from tests.conftest import ROOT, dev_config, require_tool
 
 DEV = load_stack_file(ROOT / "Pulumi.dev.yaml")

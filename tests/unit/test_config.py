@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.config import ConfigError, StackConfig, load_stack_file, parse_stack_config
+from hardened_do.components.config import ConfigError, StackConfig
+from hardened_do.components.stack import load_stack_file, parse_stack_config
 from tests.conftest import ROOT, dev_config
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from components.config import CONFIG_KEYS, StackConfig
+from hardened_do.components.config import CONFIG_KEYS, StackConfig
 from tests.conftest import ROOT
 
 STRUCTURED = {"roles", "hosts", "unattended_upgrades"}

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from components import overlay
-from components.overlay import AdminPeer, Member, OverlayError
+from hardened_do.components import overlay
+from hardened_do.components.overlay import AdminPeer, Member, OverlayError
 
 CIDR = "10.200.0.0/24"
 KEYS = {  # real `wg genkey | wg pubkey` style keys (base64 of 32 bytes)

@@ -1,4 +1,4 @@
-"""The host scripts and the command lines that carry them (hostagent/).
+"""The host scripts and the command lines that carry them (components/hostagent/).
 
 What can run here without touching this machine's /etc runs for real (the
 CSR script into a temporary directory); the rest is linted with shellcheck
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-import hostagent
-from components.csr import openssl_config, san_entries
+from hardened_do.components import hostagent
+from hardened_do.components.csr import openssl_config, san_entries
 from tests.conftest import require_tool
 
 SCRIPTS = ["wg-keygen.sh", "wg-apply.sh", "tls-csr.sh", "tls-install.sh", "audit-install.sh"]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.csr import CsrError, Sans, openssl_config, san_entries
+from hardened_do.components.csr import CsrError, Sans, openssl_config, san_entries
 from tests.conftest import require_tool
 
 

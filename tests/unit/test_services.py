@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import load_stack_file, parse_stack_config
-from components.services import (
+from hardened_do.components.stack import load_stack_file, parse_stack_config
+from hardened_do.components.services import (
     ANYWHERE,
     cloud_inbound_rules,
     cloud_outbound_rules,

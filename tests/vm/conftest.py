@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from testbed import host  # noqa: E402
-from testbed.image import build_image, cached_image  # noqa: E402
-from testbed.vm import Cluster, SshKey, make_ssh_key  # noqa: E402
+from tests.testbed import host
+from tests.testbed.image import build_image, cached_image
+from tests.testbed.vm import Cluster, SshKey, make_ssh_key
 
 HERE = Path(__file__).resolve().parent
 

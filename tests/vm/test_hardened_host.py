@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from cloud_init import render_user_data
-from components.config import parse_stack_config
-from components.services import expected_listeners
+from hardened_do.cloud_init.render import render_user_data
+from hardened_do.components.stack import parse_stack_config
+from hardened_do.components.services import expected_listeners
 
 pytestmark = pytest.mark.vm
 

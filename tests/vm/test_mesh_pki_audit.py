@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from cloud_init import render_user_data
-from components import overlay
-from components.audit import audit_command_fail_on
-from components.config import parse_stack_config
-from components.csr import openssl_config, san_entries
-from hostagent import CA_TRUST_PATH, TLS_DIR, remote_command, source
+from hardened_do.cloud_init.render import render_user_data
+from hardened_do.components import overlay
+from hardened_do.components.audit import audit_command_fail_on
+from hardened_do.components.stack import parse_stack_config
+from hardened_do.components.csr import openssl_config, san_entries
+from hardened_do.components.hostagent import CA_TRUST_PATH, TLS_DIR, remote_command, source
 from tests.conftest import require_tool
 
 pytestmark = pytest.mark.vm

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.userdata import minimal_user_data
+from tests.testbed.userdata import minimal_user_data
 
 USER = "tester"
 

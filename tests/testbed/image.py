@@ -15,9 +15,9 @@ where <key> hashes everything that goes into the build; a build happens in a
 temporary directory that is renamed into place when complete, under a lock, so
 an interrupted or concurrent build never leaves a half image behind.
 
-    python -m testbed.image build [--force]   # build if needed, print the directory
-    python -m testbed.image path              # print the directory if cached (exit 1 if not)
-    python -m testbed.image info              # the manifest of the cached image
+    python -m tests.testbed.image build [--force]   # build if needed, print the directory
+    python -m tests.testbed.image path              # print the directory if cached (exit 1 if not)
+    python -m tests.testbed.image info              # the manifest of the cached image
 """
 
 from __future__ import annotations
@@ -403,7 +403,7 @@ def ensure_image(log=_log) -> Image:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m testbed.image", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tests.testbed.image", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build the image if it is not cached; print its directory")
     b.add_argument("--force", action="store_true", help="rebuild even if cached")

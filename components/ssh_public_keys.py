@@ -58,6 +58,13 @@ class SshPublicKey:
         return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+PRIVATE_KEY_MESSAGE = (
+    "this is a PRIVATE key (the value is not shown). Remove it from the stack config, "
+    "treat it as leaked, and paste the public half instead (the .pub file, e.g. "
+    "`ssh-keygen -y -f KEYFILE`)"
+)
+
+
 def looks_like_private_key(text: str) -> bool:
     return any(marker in text for marker in _PRIVATE_MARKERS)
 
@@ -85,11 +92,7 @@ def parse_public_key(text: object) -> SshPublicKey:
     if not isinstance(text, str):
         raise SshKeyError("expected an OpenSSH public key as a string")
     if looks_like_private_key(text):
-        raise SshKeyError(
-            "this is a PRIVATE key (the value is not shown). Remove it from the "
-            "stack config, treat it as leaked, and paste the public half instead "
-            "(the .pub file, e.g. `ssh-keygen -y -f KEYFILE`)"
-        )
+        raise SshKeyError(PRIVATE_KEY_MESSAGE)
     fields = text.strip().split(None, 2)
     if len(fields) < 2:
         raise SshKeyError(

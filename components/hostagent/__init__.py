@@ -13,6 +13,7 @@ VM tests, so what is tested on booted guests is what a deploy runs.
 
 from __future__ import annotations
 
+import re
 import shlex
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,16 @@ TLS_DIR = "/etc/hardened-do/tls"
 CA_TRUST_PATH = "/usr/local/share/ca-certificates/hardened-do-ca.crt"
 WG_DIR = "/etc/wireguard"
 
+# The same paths as shell variables, for the scripts that use them: each
+# script gets exactly the assignments it references, so the paths are
+# written once, here.
+_SHELL_PATHS = {
+    "HD_AUDIT_PATH": AUDIT_PATH,
+    "HD_SERVICES_PATH": SERVICES_PATH,
+    "HD_TLS_DIR": TLS_DIR,
+    "HD_CA_TRUST_PATH": CA_TRUST_PATH,
+}
+
 
 @lru_cache(maxsize=None)
 def source(name: str) -> str:
@@ -33,9 +44,18 @@ def source(name: str) -> str:
     return (HERE / name).read_text()
 
 
+def _path_assignments(text: str) -> str:
+    used = set(re.findall(r"\$\{?(HD_[A-Z_]+)", text))
+    unknown = used - set(_SHELL_PATHS)
+    if unknown:
+        raise KeyError(f"host script uses undefined path variables: {', '.join(sorted(unknown))}")
+    return "".join(f"{var}={shlex.quote(_SHELL_PATHS[var])}\n" for var in sorted(used))
+
+
 def script(name: str) -> str:
     """A host script with the common prelude (strict mode, cloud-init wait)."""
-    return source("common.sh") + "\n" + source(name)
+    body = source(name)
+    return source("common.sh") + "\n" + _path_assignments(body) + source(name)
 
 
 def remote_command(name: str, *args: str, user: str = "root") -> str:

@@ -2,7 +2,7 @@
 # Writes the openssl request config read from stdin and prints only the CSR
 # (what Pulumi signs).
 # usage: tls-csr DIR  < openssl.cnf
-dir=${1:-/etc/hardened-do/tls}
+dir=${1:-$HD_TLS_DIR}
 need openssl openssl
 umask 077
 mkdir -p "$dir"

@@ -1,16 +1,16 @@
 """Local Debian 12 guests under QEMU that boot like DigitalOcean droplets.
 
-    from testbed import Cluster, make_ssh_key
+    from tests.testbed import Cluster, make_ssh_key
     key = make_ssh_key(tmpdir)
     with Cluster(vpc_cidr="10.10.0.0/24") as c:
         a = c.add("a", user_data, ssh_user="admin", ssh_key=key)
         c.start().wait_for_ssh()
         print(a.ssh("hostname").stdout)
 
-testbed.image builds and caches the guest image; testbed.vm boots guests.
+tests.testbed.image builds and caches the guest image; tests.testbed.vm boots guests.
 """
 
-# Imported lazily so `python -m testbed.image` does not import itself twice.
+# Imported lazily so `python -m tests.testbed.image` does not import itself twice.
 _EXPORTS = {
     "Image": "image",
     "build_image": "image",

@@ -8,17 +8,17 @@ fail_on=$1
 host_name=$2
 schedule=$3
 services_json=${4:-}
-lib=/usr/local/lib/hardened-do
-services=/etc/hardened-do/services.json
+lib=${HD_AUDIT_PATH%/*}
+services=$HD_SERVICES_PATH
 need python3 python3
 need ss iproute2
 
 umask 022
-mkdir -p "$lib" /etc/hardened-do
-cat >"$lib/audit.py.new"
-python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' "$lib/audit.py.new" \
+mkdir -p "$lib" "${services%/*}"
+cat >"$HD_AUDIT_PATH.new"
+python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' "$HD_AUDIT_PATH.new" \
     || die "the audit module did not arrive intact"
-mv "$lib/audit.py.new" "$lib/audit.py"
+mv "$HD_AUDIT_PATH.new" "$HD_AUDIT_PATH"
 if [ -n "$services_json" ]; then
     printf '%s\n' "$services_json" >"$services.new"
     mv "$services.new" "$services"
@@ -33,7 +33,7 @@ After=network-online.target
 
 [Service]
 Type=oneshot
-ExecStart=/usr/bin/env python3 $lib/audit.py --services $services --journal --quiet
+ExecStart=/usr/bin/env python3 $HD_AUDIT_PATH --services $services --journal --quiet
 # Reads sockets and /proc, writes nothing but the journal.
 ProtectSystem=strict
 ProtectHome=read-only
@@ -58,4 +58,4 @@ systemctl enable --now hardened-do-audit.timer >/dev/null 2>&1 || die "cannot en
 # The deploy-time run: JSON on stdout for Pulumi, violations at or above
 # FAIL_ON on stderr and in the exit status (which fails `pulumi up`). They
 # go to the journal too, like the timer's.
-python3 "$lib/audit.py" --services "$services" --host-name "$host_name" --fail-on "$fail_on" --journal
+python3 "$HD_AUDIT_PATH" --services "$services" --host-name "$host_name" --fail-on "$fail_on" --journal

@@ -1,0 +1,54 @@
+"""A stack ready to deploy: validated config values, plus the limits that show
+only once firewall rules and user-data are derived from them.
+
+Data flows one way: `config` parses values, `services` derives rules from
+them, `cloud_init` renders user-data from both; this module sits above all
+three, so a rejected stack is reported whole (every problem at once) before
+any resource is registered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..cloud_init.render import user_data_problems
+from .config import (
+    PROJECT,
+    ConfigError,
+    StackConfig,
+    parse_config_values,
+    read_pulumi_config,
+    read_stack_file,
+)
+from .services import check_firewall_limits
+
+
+def check_derived_limits(stack: StackConfig) -> None:
+    """DigitalOcean's per-firewall rule limit and our user-data budget."""
+    problems = [f"{PROJECT}:{p}" for p in check_firewall_limits(stack)]
+    problems += [f"{PROJECT}:{p}" for p in user_data_problems(stack)]
+    if problems:
+        raise ConfigError(problems)
+
+
+def parse_stack_config(raw: Any, *, name_prefix: str) -> StackConfig:
+    """Validate raw config values (keys without the `hardened-do:` namespace).
+
+    Raises ConfigError, listing every problem, and nothing else.
+    """
+    stack = parse_config_values(raw, name_prefix=name_prefix)
+    check_derived_limits(stack)
+    return stack
+
+
+def load_from_pulumi() -> StackConfig:
+    """The running stack's config, validated."""
+    raw, prefix = read_pulumi_config()
+    return parse_stack_config(raw, name_prefix=prefix)
+
+
+def load_stack_file(path: str | Path, *, project: str = PROJECT) -> StackConfig:
+    """A `Pulumi.<stack>.yaml` file, validated without the Pulumi CLI (render, tests, CI)."""
+    raw, prefix = read_stack_file(path, project=project)
+    return parse_stack_config(raw, name_prefix=prefix)
