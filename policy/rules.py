@@ -19,6 +19,11 @@ another resource's output is set, whatever its value turns out to be).
 
 Nothing here imports Pulumi, so the checks run the same in the policy pack,
 in tests, and against the offline plan of `offline/mock_engine.py`.
+
+The pack stands alone: it holds any DigitalOcean stack to the baseline, not
+only ours, and is published and run without hardened_do installed. So the
+constants below (the SSH port, the user-data limit, key strengths) are its
+own, on purpose, even where hardened_do has the same numbers.
 """
 
 from __future__ import annotations
