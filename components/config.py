@@ -351,6 +351,13 @@ class Role(_Strict):
 class Host(_Strict):
     name: str = Field(description="Host name (a DNS label, unique in the stack).")
     role: str = Field(description="Name of a role in `roles`.")
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, v: str) -> str:
+        if not is_dns_label(v):
+            raise ValueError(f"must be the name of a role in `roles` ({DNS_LABEL_HINT})")
+        return v
     size: SizeSlug | None = Field(None, description="Droplet size slug; overrides the role's and the default.")
     image: ImageSlug | None = Field(None, description="Image slug; overrides `image`.")
 

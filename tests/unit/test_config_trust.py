@@ -284,7 +284,7 @@ def test_escaping_helpers_quote_for_their_target(tmp_path):
     assert render.apt_string("04:30") == '"04:30"'
     with pytest.raises(render.UnsafeValue):
         render.apt_string('04:30"; APT::x "1')
-    assert do_name("hd", "me$(id) laptop\u00e9") == "hd-me-id-laptop-"[:-1]
+    assert do_name("hd", "me$(id) laptop\u00e9") == "hd-me-id-laptop"
 
 
 def test_every_template_value_goes_through_a_filter():
@@ -572,3 +572,18 @@ def test_the_tools_are_real(tmp_path):
     proc = subprocess.run([require_tool("apt-config"), "-c", str(apt), "dump"], capture_output=True, text=True)
     assert proc.returncode != 0 or proc.stderr.strip()
     assert not _UFW_LINE.fullmatch("ufw allow proto tcp from fe80::1%$(reboot)/128 to any port 22 comment 'hardened-do ssh'")
+
+
+def test_no_pattern_in_the_product_can_pass_a_trailing_newline():
+    """`$` matches before a final newline and `re.match` only anchors the
+    start: product code uses `fullmatch` (or `\\Z`) for every check."""
+    offenders = []
+    for top in ("components", "cloud_init"):
+        for path in (ROOT / top).rglob("*.py"):
+            text = path.read_text()
+            if "re.match(" in text:
+                offenders.append(f"{path.name}: re.match(")
+            for literal in re.findall(r"re\.compile\(\s*r?\"((?:[^\"\\]|\\.)*)\"", text):
+                if literal.endswith("$") or "$)" in literal:
+                    offenders.append(f"{path.name}: pattern ending in $")
+    assert not offenders, offenders
