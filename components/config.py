@@ -179,8 +179,11 @@ def _network(value: Any, *, what: str) -> ipaddress.IPv4Network | ipaddress.IPv6
     try:
         return ipaddress.ip_network(value, strict=True)
     except ValueError:
+        # Echoed only when it looks like an address: no address group has
+        # more than four hex digits in a row, a pasted secret has many.
+        shown = "" if re.search(r"[0-9A-Fa-f]{5,}", value) else f"{value!r} "
         raise ValueError(
-            f"{value!r} is not a valid CIDR with the host bits zero "
+            f"{shown}is not a valid CIDR with the host bits zero "
             "(for example 203.0.113.0/24 or 198.51.100.7/32)"
         ) from None
 
