@@ -516,14 +516,20 @@ def test_generated_configs_pass_cloud_inits_schema(generated, tmp_path):
     for digest, text in accepted.items():
         paths.append(tmp_path / f"{digest[:12]}.yaml")
         paths[-1].write_text(text)
+    # A broken file among them proves the validator can fail.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("#cloud-config\nssh_pwauth: [yes]\nusers: 5\n")
+    paths.append(broken)
     # cloud-init's own file validator, once per file, in one process.
     program = (
         "import sys\n"
-        "from cloudinit.config.schema import get_schema, validate_cloudconfig_file\n"
+        "from cloudinit.config.schema import SchemaValidationError, get_schema, validate_cloudconfig_file\n"
         "schema = get_schema()\n"
         "for p in sys.argv[1:]:\n"
-        "    validate_cloudconfig_file(p, schema)\n"
-        "print('valid', len(sys.argv) - 1)\n"
+        "    try:\n"
+        "        validate_cloudconfig_file(p, schema)\n"
+        "    except SchemaValidationError as exc:\n"
+        "        print('invalid', p, str(exc)[:500])\n"
     )
     import os
     import sys
@@ -532,7 +538,9 @@ def test_generated_configs_pass_cloud_inits_schema(generated, tmp_path):
         [sys.executable, "-c", program, *map(str, paths)],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": pydir},
     )
-    assert proc.returncode == 0 and f"valid {len(paths)}" in proc.stdout, proc.stdout + proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    invalid = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("invalid ")]
+    assert invalid == [str(broken)], proc.stdout[-3000:]
 
 
 def test_generated_configs_sshd_dropins_pass_sshd_t(generated, tmp_path):
