@@ -140,6 +140,14 @@ def ufw_comment(value: object) -> str:
     return shlex.quote(text)
 
 
+def yaml_comment(value: object) -> str:
+    """One YAML comment line (the only text of user-data not dumped as data)."""
+    text = _text(value, "yaml comment")
+    if not re.fullmatch(r"[A-Za-z0-9 :,._-]*", text):
+        raise UnsafeValue("yaml comment: only letters, digits, space and : , . _ -")
+    return f"# {text}"
+
+
 FILTERS = {"shell": shell_quote, "sshd": sshd_value, "apt_string": apt_string, "ufw_comment": ufw_comment}
 
 
@@ -302,7 +310,8 @@ def render_user_data(stack: StackConfig, host_name: str) -> str:
     nothing in it depends on the other hosts (principle 4).
     """
     host = stack.host(host_name)
-    return f"#cloud-config\n# hardened-do: host {host.name}, role {host.role}\n{_role_body(stack, host_name)}"
+    comment = yaml_comment(f"hardened-do: host {host.name}, role {host.role}")
+    return f"#cloud-config\n{comment}\n{_role_body(stack, host_name)}"
 
 
 def _indented(text: str, indent: int = 6) -> int:

@@ -268,7 +268,9 @@ def test_private_key_material_is_never_echoed(secret, where, dev_raw):
 
 
 @pytest.mark.parametrize("value", ["a\nb", "x\x00", "\u2028"])
-@pytest.mark.parametrize("helper", [render.shell_quote, render.sshd_value, render.apt_string, render.ufw_comment])
+@pytest.mark.parametrize(
+    "helper", [render.shell_quote, render.sshd_value, render.apt_string, render.ufw_comment, render.yaml_comment]
+)
 def test_escaping_helpers_refuse_control_characters(helper, value):
     with pytest.raises(render.UnsafeValue):
         helper(value)
