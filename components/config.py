@@ -285,11 +285,11 @@ class Service(_Strict):
         # role names (checked against the roles in StackConfig).
         if not isinstance(v, (list, tuple)):
             raise ValueError("must be a list")
-        if info.data.get("exposure") == "public":
+        exposure = info.data.get("exposure")
+        if exposure == "public":
             return tuple(canonical_cidr(s, what="allowed_sources entry") for s in v)
-        for s in v:
-            if not is_dns_label(s):
-                raise ValueError(f"role names are DNS labels ({DNS_LABEL_HINT})")
+        if exposure == "internal" and not all(is_dns_label(s) for s in v):
+            raise ValueError(f"`internal` services list role names here, and role names are DNS labels ({DNS_LABEL_HINT})")
         return tuple(v)
 
     @model_validator(mode="after")
