@@ -13,6 +13,8 @@ droplet through the metadata service, and changing it replaces the droplet.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
@@ -22,11 +24,11 @@ import yaml
 
 from ..components.config import USER_DATA_BUDGET, USER_DATA_LIMIT, StackConfig
 from ..components.hostagent import SERVICES_PATH
+from ..components.names import SSH_GROUP
 from ..components.services import expected_listeners, ufw_rules
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-SSH_GROUP = "ssh-users"
 
 # Algorithms both OpenSSH 9.2 (Debian 12) and 9.6 (Ubuntu 24.04) offer, in the
 # order of ssh-audit's "Hardened Debian 12 (version 2)" and "Hardened Ubuntu
@@ -81,9 +83,77 @@ PACKAGES = (
 )
 
 
+# ---- one escaping helper per target --------------------------------------------
+#
+# Every value a template interpolates goes through the helper for the file it
+# lands in, even where the config parser already guarantees the value is
+# harmless: the parser and the renderer are checked apart, and either alone
+# keeps a hostile value out. A value a target cannot hold raises instead of
+# being mangled.
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class UnsafeValue(ValueError):
+    """A value that cannot be written safely into its target file."""
+
+
+def _text(value: object, target: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise UnsafeValue(f"{target}: expected a string or an integer, got {type(value).__name__}")
+    text = str(value)
+    if _CONTROL.search(text):
+        raise UnsafeValue(f"{target}: a value holds a control character")
+    return text
+
+
+def shell_quote(value: object) -> str:
+    """One POSIX shell word (single-quoted unless it is plainly safe)."""
+    return shlex.quote(_text(value, "shell"))
+
+
+_SSHD_TOKEN = re.compile(r"[A-Za-z0-9@._:,+/=-]+")
+
+
+def sshd_value(value: object) -> str:
+    """One sshd_config argument: a bare token (sshd's quoting cannot hold every
+    character, so anything outside a closed alphabet is refused)."""
+    text = _text(value, "sshd")
+    if not _SSHD_TOKEN.fullmatch(text):
+        raise UnsafeValue("sshd: a value holds characters sshd_config cannot take unquoted")
+    return text
+
+
+def apt_string(value: object) -> str:
+    """A double-quoted apt.conf string (apt has no escape for '"')."""
+    text = _text(value, "apt")
+    if '"' in text or "\\" in text:
+        raise UnsafeValue("apt: a value holds a quote or a backslash")
+    return f'"{text}"'
+
+
+def ufw_comment(value: object) -> str:
+    """A UFW rule comment, as a shell word: UFW stores it in its rules file."""
+    text = _text(value, "ufw comment")
+    if not re.fullmatch(r"[A-Za-z0-9 ._-]{1,64}", text):
+        raise UnsafeValue("ufw comment: only letters, digits, space, '.', '_' and '-'")
+    return shlex.quote(text)
+
+
+def yaml_comment(value: object) -> str:
+    """One YAML comment line (the only text of user-data not dumped as data)."""
+    text = _text(value, "yaml comment")
+    if not re.fullmatch(r"[A-Za-z0-9 :,._-]*", text):
+        raise UnsafeValue("yaml comment: only letters, digits, space and : , . _ -")
+    return f"# {text}"
+
+
+FILTERS = {"shell": shell_quote, "sshd": sshd_value, "apt_string": apt_string, "ufw_comment": ufw_comment}
+
+
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -91,6 +161,8 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters.update(FILTERS)
+    return env
 
 
 def _template(name: str, **context) -> str:
@@ -106,7 +178,7 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
     host = stack.host(host_name)
     is_bastion = stack.bastion_role == host.role
     admin_keys = [k.openssh for k in stack.admin_keys()]
-    firewall_cmds = [r.command() for r in ufw_rules(stack, host.role)]
+    firewall_rules = ufw_rules(stack, host.role)
 
     files = [
         _file(
@@ -120,7 +192,7 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
             "0600",
         ),
         _file("/usr/local/sbin/hardened-do-sshd", _template("apply-sshd.sh.j2"), "0755"),
-        _file("/usr/local/sbin/hardened-do-firewall", _template("firewall.sh.j2", rules=firewall_cmds), "0755"),
+        _file("/usr/local/sbin/hardened-do-firewall", _template("firewall.sh.j2", rules=firewall_rules), "0755"),
         _file("/etc/fail2ban/jail.d/hardened-do.local", _template("fail2ban.local.j2")),
         # Named after the distributions' own 20auto-upgrades and
         # 50unattended-upgrades so ours are read later and win, without
@@ -238,18 +310,49 @@ def render_user_data(stack: StackConfig, host_name: str) -> str:
     nothing in it depends on the other hosts (principle 4).
     """
     host = stack.host(host_name)
-    return f"#cloud-config\n# hardened-do: host {host.name}, role {host.role}\n{_role_body(stack, host_name)}"
+    comment = yaml_comment(f"hardened-do: host {host.name}, role {host.role}")
+    return f"#cloud-config\n{comment}\n{_role_body(stack, host_name)}"
+
+
+def _indented(text: str, indent: int = 6) -> int:
+    """Bytes `text` takes as a YAML literal block indented by `indent`."""
+    return len(text.encode()) + indent * (text.count("\n") + 1)
+
+
+def user_data_parts(stack: StackConfig, host_name: str) -> dict[str, int]:
+    """Approximate bytes of the parts of a host's user-data that the config
+    makes grow, by what the user would change to shrink it."""
+    role = stack.host(host_name).role
+    rules = ufw_rules(stack, role)
+    ssh_rules = [r for r in rules if r.comment == "hardened-do ssh"]
+    service_rules = [r for r in rules if r.comment != "hardened-do ssh"]
+    listeners = json.dumps(expected_listeners(stack, role), indent=2, sort_keys=True)
+    keys = stack.admin_ssh_keys
+    return {
+        f"the services of role {role!r} and their allowed_sources "
+        f"({len(service_rules)} UFW rules plus the audit's service list)":
+            sum(_indented(r.command()) for r in service_rules) + _indented(listeners),
+        f"ssh_allowed_sources ({len(ssh_rules)} UFW rules)": sum(_indented(r.command()) for r in ssh_rules),
+        "trusted_ca_pem": _indented(stack.trusted_ca_pem) if stack.trusted_ca_pem else 0,
+        f"admin_ssh_keys ({len(keys)} keys)": sum(len(k) + 8 for k in keys),
+    }
 
 
 def user_data_problems(stack: StackConfig) -> list[str]:
-    """Hosts whose user-data is over our budget, as `hosts[i]: ...` problems."""
+    """Hosts whose user-data is over our budget, as `hosts[i]: ...` problems.
+
+    The message names the part of the config that makes the user-data big,
+    so the fix it suggests is the one that helps."""
     problems = []
     for i, host in enumerate(stack.hosts):
         size = len(render_user_data(stack, host.name).encode())
         if size > USER_DATA_BUDGET:
+            parts = sorted(user_data_parts(stack, host.name).items(), key=lambda kv: -kv[1])
+            (biggest, biggest_size), rest = parts[0], [p for p in parts[1:] if p[1]]
+            others = "; then " + ", ".join(f"{name} ~{n} bytes" for name, n in rest) if rest else ""
             problems.append(
                 f"hosts[{i}]: user_data of {host.name!r} is {size} bytes, over the "
                 f"{USER_DATA_BUDGET}-byte budget (DigitalOcean's hard limit is {USER_DATA_LIMIT}); "
-                "shorten trusted_ca_pem or the admin key list"
+                f"most of it is {biggest} (~{biggest_size} bytes){others}. Shrink that first"
             )
     return problems

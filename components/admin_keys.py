@@ -8,6 +8,7 @@ import pulumi
 import pulumi_digitalocean as do
 
 from .config import StackConfig
+from .names import do_name
 
 
 class AdminSshKeysArgs(TypedDict):
@@ -33,7 +34,7 @@ class AdminSshKeys(pulumi.ComponentResource):
                 f"{name}-{i}",
                 # The name is what the DigitalOcean console lists; the key's
                 # own comment says whose it is.
-                name=f"{stack.name_prefix}-{key.comment or key.key_type}"[:64],
+                name=do_name(stack.name_prefix, key.comment or key.key_type),
                 public_key=key.openssh,
                 opts=pulumi.ResourceOptions(parent=self),
             )

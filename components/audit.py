@@ -30,7 +30,7 @@ from pulumi_command import remote
 from .remote import HostConnection, check_hosts, connection_args, hostagent
 
 AuditMode = Literal["enforce", "warn"]
-_SCHEDULE = re.compile(r"^[A-Za-z0-9 *:/,.~-]{1,64}$")
+_SCHEDULE = re.compile(r"[A-Za-z0-9 *:/,.~-]{1,64}")
 
 
 class ServiceAuditArgs(TypedDict):
@@ -62,7 +62,7 @@ class ServiceAudit(pulumi.ComponentResource):
         if mode not in ("enforce", "warn"):
             raise ValueError(f"ServiceAudit: mode must be 'enforce' or 'warn', not {str(mode)[:20]!r}")
         schedule = args.get("schedule", "hourly")
-        if not _SCHEDULE.match(schedule):
+        if not _SCHEDULE.fullmatch(schedule):
             raise ValueError("ServiceAudit: schedule must be a systemd calendar expression such as 'hourly'")
         declarations = args.get("declarations") or {}
         unknown = sorted(set(declarations) - {h["name"] for h in hosts})

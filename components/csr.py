@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 _DNS_NAME = re.compile(
-    r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+    r"(?=.{1,253}\Z)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
 )
 # Fields of an openssl config value that would end the value or start
 # another directive; none of them can appear in a valid name or address.
 _UNSAFE = re.compile(r"[\s\"'#$\\;=,]")
-_ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+_ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
 
 class CsrError(ValueError):
@@ -36,7 +36,7 @@ class Sans:
 
 def _dns(name: str, *, host: str) -> str:
     value = name.strip().lower().rstrip(".")
-    if not _DNS_NAME.match(value) or _UNSAFE.search(value):
+    if not _DNS_NAME.fullmatch(value) or _UNSAFE.search(value):
         raise CsrError(
             f"host {host}: {name[:80]!r} is not a DNS name (labels of a-z, 0-9 and '-', "
             "dot-separated; a leading '*.' is allowed)"
@@ -94,7 +94,7 @@ def openssl_config(common_name: str, sans: Sans, *, organization: str | None = N
     `allowed_uses`: the CSR then reads correctly when inspected by hand.
     """
     cn = _dns(common_name, host=common_name)
-    if organization is not None and not _ORG.match(organization):
+    if organization is not None and not _ORG.fullmatch(organization):
         raise CsrError("organization may hold 1-64 letters, digits, spaces and - . _ only")
     alt = [f"DNS.{i} = {d}" for i, d in enumerate(sans.dns, 1)]
     alt += [f"IP.{i} = {a}" for i, a in enumerate(sans.ips, 1)]

@@ -9,6 +9,7 @@ import pulumi_digitalocean as do
 
 from ..cloud_init.render import render_user_data
 from .config import StackConfig
+from .names import do_name
 
 
 class HardenedHostArgs(TypedDict):
@@ -53,7 +54,7 @@ class HardenedHost(pulumi.ComponentResource):
 
         self.droplet = do.Droplet(
             f"{name}-droplet",
-            name=host.name,
+            name=do_name(host.name, limit=63),
             region=stack.region,
             image=stack.image_for(host),
             size=stack.size_for(host),

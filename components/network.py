@@ -8,6 +8,7 @@ import pulumi
 import pulumi_digitalocean as do
 
 from .config import StackConfig
+from .names import do_name
 from .services import CloudOutboundRule, CloudRule, cloud_inbound_rules, cloud_outbound_rules
 
 
@@ -56,7 +57,7 @@ class Network(pulumi.ComponentResource):
 
         self.vpc = do.Vpc(
             f"{name}-vpc",
-            name=f"{stack.name_prefix}-{stack.region}",
+            name=do_name(stack.name_prefix, stack.region),
             region=stack.region,
             ip_range=stack.vpc_cidr,
             description=f"{stack.name_prefix}: managed by hardened-do",
@@ -82,7 +83,7 @@ class Network(pulumi.ComponentResource):
     def _create_firewall(self, name: str, stack: StackConfig, role: str) -> do.Firewall:
         return do.Firewall(
             f"{name}-fw-{role}",
-            name=f"{stack.name_prefix}-{role}",
+            name=do_name(stack.name_prefix, role),
             tags=[self.tags[role].name],
             inbound_rules=[_inbound(r, self.tags, stack) for r in cloud_inbound_rules(stack, role)],
             outbound_rules=[_outbound(r) for r in cloud_outbound_rules(stack)],
@@ -94,7 +95,7 @@ class Network(pulumi.ComponentResource):
         # the VPC's default route so they can still fetch updates.
         return do.VpcNatGateway(
             f"{name}-nat",
-            name=f"{stack.name_prefix}-nat",
+            name=do_name(stack.name_prefix, "nat"),
             type="PUBLIC",
             region=stack.region,
             size=1,

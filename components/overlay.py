@@ -43,7 +43,7 @@ DEFAULT_KEEPALIVE = 25
 ADMIN_PREFIX = "admin:"
 PRIVATE_KEY_PLACEHOLDER = "<your key>"
 
-_IFACE = re.compile(r"^[a-zA-Z0-9_=+.-]{1,15}$")
+_IFACE = re.compile(r"[a-zA-Z0-9_=+.-]{1,15}")
 _HASH_SEED = b"hardened-do overlay v1\0"
 
 
@@ -207,7 +207,7 @@ def render_host_config(
 ) -> str:
     """/etc/wireguard/<interface>.conf of host `me` (no private key in it)."""
     net = overlay_network(overlay_cidr)
-    if not _IFACE.match(interface):
+    if not _IFACE.fullmatch(interface):
         raise OverlayError(f"interface name {interface[:20]!r} is not a valid Linux interface name")
     by_name = {m.name: m for m in members}
     if me not in by_name:

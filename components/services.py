@@ -19,6 +19,7 @@ edge. Both deny everything else.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict, dataclass, field
 
 from .config import MAX_FIREWALL_RULES, SSH_PORT, StackConfig
@@ -67,9 +68,10 @@ class UfwRule:
     comment: str
 
     def command(self) -> str:
-        return (
-            f"ufw {self.action} proto {self.protocol} from {self.source} "
-            f"to any port {self.port} comment '{self.comment}'"
+        """The rule as one shell command line, every field quoted."""
+        return shlex.join(
+            ["ufw", self.action, "proto", self.protocol, "from", self.source,
+             "to", "any", "port", str(self.port), "comment", self.comment]
         )
 
 

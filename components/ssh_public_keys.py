@@ -1,8 +1,14 @@
 """Parsing and strength checks for OpenSSH public keys (pure, no Pulumi).
 
-The config layer uses this to refuse weak or malformed admin keys before any
-resource exists. Error messages never contain the key material: a pasted
-private key must not end up in a terminal log or a CI transcript.
+The key itself is decoded by `cryptography`'s OpenSSH loader, which knows
+every key type, checks that an ECDSA curve name matches its point, refuses
+trailing data and truncated blobs. This module adds the policy on top: one
+key per line, no DSA, RSA of at least 3072 bits, and a comment that is plain
+printable text.
+
+Error messages never contain any part of the value: a pasted private key
+(armoured or not) must not end up in a terminal log or a CI transcript, and a
+string that is not a key may well be one.
 """
 
 from __future__ import annotations
@@ -10,8 +16,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import struct
+import re
+import warnings
 from dataclasses import dataclass
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
 # Minimum RSA modulus size: NIST SP 800-57 puts 2048-bit RSA at 112-bit
 # security (acceptable until 2030); 3072 bits gives 128-bit security, the level
@@ -27,12 +38,20 @@ ACCEPTED_TYPES = (
     "sk-ecdsa-sha2-nistp256@openssh.com",
     "ssh-rsa",
 )
+_DSA_TYPES = ("ssh-dss", "ssh-dsa")
 
 _PRIVATE_MARKERS = (
     "PRIVATE KEY",  # -----BEGIN OPENSSH/RSA/EC/DSA PRIVATE KEY-----, PKCS#8
     "PuTTY-User-Key-File",
     "ENCRYPTED PRIVATE",
+    "b3BlbnNzaC1rZXktdjE",  # base64 of "openssh-key-v1", the private key format
 )
+# A run of base64 long enough to hold a private scalar, anywhere in the value.
+_B64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
+
+# A comment is free text for humans: printable, no control characters. It
+# ends up in authorized_keys and in a DigitalOcean key name.
+_COMMENT = re.compile(r"[\x20-\x7e]{0,200}")
 
 
 class SshKeyError(ValueError):
@@ -65,26 +84,44 @@ PRIVATE_KEY_MESSAGE = (
 )
 
 
+def _der_private_key(data: bytes) -> bool:
+    try:
+        serialization.load_der_private_key(data, password=None)
+        return True
+    except TypeError:  # encrypted: still a private key
+        return True
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+
+
 def looks_like_private_key(text: str) -> bool:
-    return any(marker in text for marker in _PRIVATE_MARKERS)
+    """Armoured private keys, and DER private keys pasted without their armour."""
+    if any(marker in text for marker in _PRIVATE_MARKERS):
+        return True
+    # The body of a PEM private key without the BEGIN/END lines: base64 DER,
+    # possibly wrapped. Joined, it must not parse as a private key.
+    joined = "".join(text.split())
+    candidates = [joined] + _B64_RUN.findall(text)
+    for candidate in candidates:
+        if len(candidate) < 40:
+            continue
+        try:
+            data = base64.b64decode(candidate + "=" * (-len(candidate) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if data[:1] == b"\x30" and _der_private_key(data):
+            return True
+    return False
 
 
-def _read_string(blob: bytes, offset: int) -> tuple[bytes, int]:
-    if offset + 4 > len(blob):
-        raise SshKeyError("the key data is truncated; copy the whole line of the .pub file")
-    (length,) = struct.unpack(">I", blob[offset : offset + 4])
-    start = offset + 4
-    end = start + length
-    if end > len(blob):
-        raise SshKeyError("the key data is truncated; copy the whole line of the .pub file")
-    return blob[start:end], end
-
-
-def _rsa_bits(blob: bytes) -> int:
-    _, offset = _read_string(blob, 0)
-    _exponent, offset = _read_string(blob, offset)
-    modulus, _ = _read_string(blob, offset)
-    return int.from_bytes(modulus, "big").bit_length()
+def _bits(key: object) -> int | None:
+    if isinstance(key, rsa.RSAPublicKey):
+        return key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.curve.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return 256
+    return None
 
 
 def parse_public_key(text: object) -> SshPublicKey:
@@ -93,44 +130,64 @@ def parse_public_key(text: object) -> SshPublicKey:
         raise SshKeyError("expected an OpenSSH public key as a string")
     if looks_like_private_key(text):
         raise SshKeyError(PRIVATE_KEY_MESSAGE)
-    fields = text.strip().split(None, 2)
+    stripped = text.strip(" \t")
+    if any(ch in stripped for ch in "\r\n"):
+        # A second line would be a second, unvalidated authorized_keys entry.
+        raise SshKeyError(
+            "holds more than one line; give each key as its own list entry, one line each"
+        )
+    fields = stripped.split(None, 2)
     if len(fields) < 2:
         raise SshKeyError(
             "not an OpenSSH public key: expected '<type> <base64> [comment]' "
             "as in an id_ed25519.pub file"
         )
     key_type, b64 = fields[0], fields[1]
-    comment = fields[2] if len(fields) > 2 else ""
-    if key_type in ("ssh-dss", "ssh-dsa"):
+    comment = fields[2].strip() if len(fields) > 2 else ""
+    if key_type in _DSA_TYPES:
         raise SshKeyError(
             "DSA keys are refused (1024-bit, removed from OpenSSH 9.8); "
             "generate one with `ssh-keygen -t ed25519`"
         )
     if key_type not in ACCEPTED_TYPES:
+        # The field is not echoed: it could be anything, a secret included.
         raise SshKeyError(
-            f"unsupported key type {key_type[:40]!r}; use ssh-ed25519 "
+            "unsupported key type; use ssh-ed25519 "
             f"(or ecdsa-sha2-nistp256/384/521, or ssh-rsa of at least {MIN_RSA_BITS} bits)"
+        )
+    if not _COMMENT.fullmatch(comment):
+        raise SshKeyError(
+            "the comment after the key must be printable ASCII without control "
+            "characters, at most 200 characters"
         )
     try:
         blob = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
         raise SshKeyError("the base64 part of the key does not decode") from None
-    embedded_type, _ = _read_string(blob, 0)
-    if embedded_type.decode("ascii", "replace") != key_type:
-        raise SshKeyError(
-            "the key type prefix does not match the key data (copy the whole .pub line)"
-        )
-    bits: int | None = None
-    if key_type == "ssh-rsa":
-        bits = _rsa_bits(blob)
-        if bits < MIN_RSA_BITS:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # cryptography's DSA deprecation
+            key = serialization.load_ssh_public_key(f"{key_type} {b64}".encode())
+    except UnsupportedAlgorithm:
+        raise SshKeyError("unsupported key type inside the key data") from None
+    except ValueError as exc:
+        if "mismatch" in str(exc).lower() and "curve" not in str(exc).lower():
             raise SshKeyError(
-                f"RSA key of {bits} bits is too weak; at least {MIN_RSA_BITS} bits "
-                "are required. Prefer `ssh-keygen -t ed25519`"
-            )
-    elif key_type == "ssh-ed25519":
-        body, _ = _read_string(blob, _read_string(blob, 0)[1])
-        if len(body) != 32:
-            raise SshKeyError("the ed25519 key data has the wrong length")
-        bits = 256
+                "the key type prefix does not match the key data (copy the whole .pub line)"
+            ) from None
+        raise SshKeyError(
+            "the key data is not a valid OpenSSH public key (truncated, corrupt, or its "
+            "curve does not match its type); copy the whole line of the .pub file"
+        ) from None
+    if isinstance(key, dsa.DSAPublicKey):
+        raise SshKeyError(
+            "DSA keys are refused (1024-bit, removed from OpenSSH 9.8); "
+            "generate one with `ssh-keygen -t ed25519`"
+        )
+    bits = _bits(key)
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        raise SshKeyError(
+            f"RSA key of {key.key_size} bits is too weak; at least {MIN_RSA_BITS} bits "
+            "are required. Prefer `ssh-keygen -t ed25519`"
+        )
     return SshPublicKey(key_type=key_type, blob=blob, comment=comment, bits=bits)

@@ -55,3 +55,32 @@ class KeyFactory:
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory) -> KeyFactory:
     return KeyFactory(tmp_path_factory.mktemp("keys"))
+
+
+def make_ca_pem(*, ca: bool = True, days: int = 365, name: str = "hardened-do test CA") -> str:
+    """A self-signed certificate (a CA unless ca=False; expired if days < 0)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=days))
+    if days < 0:
+        start, end = now + datetime.timedelta(days=days * 2), now + datetime.timedelta(days=days)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()

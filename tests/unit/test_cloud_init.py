@@ -15,7 +15,7 @@ from hardened_do.cloud_init import cli
 from hardened_do.cloud_init.render import render_user_data
 from hardened_do.components.stack import load_stack_file, parse_stack_config
 from hardened_do.components.services import expected_listeners
-from tests.conftest import ROOT, dev_config, require_tool
+from tests.conftest import ROOT, dev_config, make_ca_pem, require_tool
 
 DEV = load_stack_file(ROOT / "Pulumi.dev.yaml")
 HOSTS = [h.name for h in DEV.hosts]
@@ -218,10 +218,12 @@ def test_sysctl_hardening_set():
 
 def test_ca_certificate_is_trusted_only_when_given(dev_raw):
     assert "ca_certs" not in cloud_config("web-1")
-    pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUfake\n-----END CERTIFICATE-----"
-    dev_raw["trusted_ca_pem"] = pem
+    pem = make_ca_pem()
+    # Pasted with surrounding blank lines and trailing spaces: the canonical
+    # PEM re-encoded from the parsed certificate is what reaches the host.
+    dev_raw["trusted_ca_pem"] = "\n" + pem.replace("\n", "  \n", 1) + "\n"
     cfg = cloud_config("web-1", parse_stack_config(dev_raw, name_prefix="x"))
-    assert cfg["ca_certs"] == {"trusted": [pem + "\n"]}
+    assert cfg["ca_certs"] == {"trusted": [pem]}
 
 
 def test_services_file_is_the_audit_view_of_the_declaration():

@@ -119,11 +119,13 @@ BAD = {
         "WireGuard",
     ),
     "user_data over budget": (
-        lambda c: c.update(
-            trusted_ca_pem="-----BEGIN CERTIFICATE-----\n" + ("A" * 64 + "\n") * 300 + "-----END CERTIFICATE-----"
+        lambda c: c["roles"]["web"]["services"].extend(
+            {"name": f"svc{i}", "port": 10000 + i, "exposure": "public",
+             "allowed_sources": [f"198.51.{i}.{j * 4}/30" for j in range(60)]}
+            for i in range(4)
         ),
-        "hosts[0]",
-        "budget",
+        "hosts[1]",
+        "most of it is the services of role 'web'",
     ),
     "ca is a private key": (
         lambda c: c.update(trusted_ca_pem="-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n-----END EC PRIVATE KEY-----"),

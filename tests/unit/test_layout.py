@@ -20,10 +20,11 @@ PRODUCT_DIRS = ("components", "cloud_init", "hardened_do")
 ALLOWED = {
     "components.names": set(),
     "components.ssh_public_keys": set(),
-    "components.config": {"components.names", "components.ssh_public_keys"},
+    "components.do_slugs": set(),
+    "components.config": {"components.names", "components.ssh_public_keys", "components.do_slugs"},
     "components.services": {"components.config"},
     "components.hostagent": set(),
-    "cloud_init.render": {"components.config", "components.services", "components.hostagent"},
+    "cloud_init.render": {"components.config", "components.services", "components.hostagent", "components.names"},
     "components.stack": {"components.config", "components.services", "cloud_init.render"},
 }
 
