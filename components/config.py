@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pulumi.errors import RunError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -59,8 +60,12 @@ Exposure = Literal["public", "private", "internal"]
 Protocol = Literal["tcp", "udp"]
 
 
-class ConfigError(ValueError):
-    """The stack config was rejected. `problems` lists one line per problem."""
+class ConfigError(RunError, ValueError):
+    """The stack config was rejected. `problems` lists one line per problem.
+
+    A `pulumi.RunError`: Pulumi shows it as its message alone, without a
+    Python traceback, and fails the preview or update.
+    """
 
     def __init__(self, problems: list[str]):
         self.problems = problems
@@ -638,6 +643,7 @@ def load_from_pulumi() -> StackConfig:
     except Exception:
         pass
     keys.discard("name_prefix")
+    _refuse_secrets(sorted(keys))
     for key in sorted(keys):
         try:
             value = cfg.get_object(key)
@@ -647,6 +653,16 @@ def load_from_pulumi() -> StackConfig:
             raw[key] = value
     prefix = cfg.get("name_prefix") or default_prefix(pulumi.get_project(), pulumi.get_stack())
     return parse_stack_config(raw, name_prefix=prefix)
+
+
+def _refuse_secrets(keys: list[str]) -> None:
+    """A secret value would reach user-data, which every process on a host can
+    read: refuse it, as load_stack_file does, without reading it."""
+    from pulumi.runtime.config import is_config_secret
+
+    secret = [k for k in keys if is_config_secret(f"{PROJECT}:{k}")]
+    if secret:
+        raise ConfigError([f"{PROJECT}:{k}: is a secret; this key must not be secret" for k in secret])
 
 
 def load_stack_file(path: str | Path, *, project: str = PROJECT) -> StackConfig:
