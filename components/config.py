@@ -662,7 +662,11 @@ def _refuse_secrets(keys: list[str]) -> None:
 
     secret = [k for k in keys if is_config_secret(f"{PROJECT}:{k}")]
     if secret:
-        raise ConfigError([f"{PROJECT}:{k}: is a secret; this key must not be secret" for k in secret])
+        raise ConfigError([
+            f"{PROJECT}:{k}: is a secret, but no hardened-do key may be: values can reach user-data, "
+            "which any process on a host can read; set it without --secret"
+            for k in secret
+        ])
 
 
 def load_stack_file(path: str | Path, *, project: str = PROJECT) -> StackConfig:
