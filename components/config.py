@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from pulumi.errors import RunError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -145,8 +146,12 @@ def canonical_ca_pem(text: str) -> str:
     return cert.public_bytes(Encoding.PEM).decode("ascii")
 
 
-class ConfigError(ValueError):
-    """The stack config was rejected. `problems` lists one line per problem."""
+class ConfigError(RunError, ValueError):
+    """The stack config was rejected. `problems` lists one line per problem.
+
+    A `pulumi.RunError`: Pulumi shows it as its message alone, without a
+    Python traceback, and fails the preview or update.
+    """
 
     def __init__(self, problems: list[str]):
         self.problems = problems
@@ -860,10 +865,25 @@ def read_pulumi_config() -> tuple[dict[str, Any], str]:
     raw, problems = _sort_config(decoded, PROJECT, where="stack config")
     if problems:
         raise ConfigError(problems)
+    _refuse_secrets(sorted(raw))
     prefix = raw.pop("name_prefix", None)
     if prefix is not None and not isinstance(prefix, str):
         raise ConfigError([f"{PROJECT}:name_prefix: must be a string"])
     return raw, prefix or default_prefix(pulumi.get_project(), pulumi.get_stack())
+
+
+def _refuse_secrets(keys: list[str]) -> None:
+    """A secret value would reach user-data, which every process on a host can
+    read: refuse it, as the stack-file reader does, without showing it."""
+    from pulumi.runtime.config import is_config_secret
+
+    secret = [k for k in keys if is_config_secret(f"{PROJECT}:{k}")]
+    if secret:
+        raise ConfigError([
+            f"{PROJECT}:{k}: is a secret, but no hardened-do key may be: values can reach user-data, "
+            "which any process on a host can read; set it without --secret"
+            for k in secret
+        ])
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
