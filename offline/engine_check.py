@@ -7,7 +7,7 @@ Runs `pulumi preview` of an Automation API inline program on copies of
 backend, so nothing of this machine or repository is touched): the CLI loads
 the project file and checks the stack's config against the declared types,
 then the engine hands the config to the program's own loader
-(`components.config.load_from_pulumi`), which validates it and renders every
+(`hardened_do.components.stack.load_from_pulumi`), which validates it and renders every
 host's user-data, as `__main__.py` does before registering anything. No
 language host and no provider plugin is needed, so this runs where the real
 preview cannot (see scripts/pulumi-toolchain).
@@ -26,8 +26,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def _program() -> None:

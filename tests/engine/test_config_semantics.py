@@ -3,7 +3,7 @@
 An Automation API inline program runs in the real engine (the CLI built by
 scripts/pulumi-cli, no language host, no provider plugin) on a copy of our
 Pulumi.yaml and a stack file. It reads the config through the program's real
-loader (`components.config.load_from_pulumi`) and renders every host's
+loader (`hardened_do.components.stack.load_from_pulumi`) and renders every host's
 user-data: what the engine hands the program (namespaces, declared defaults,
 types, secrets) must give the same model as the offline reader
 (`load_stack_file`), which the renderer, the offline plan and the tests use.
