@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from .measures_config import MeasuresFields
 from .names import DNS_LABEL_HINT, is_dns_label
 from .ssh_public_keys import (
     PRIVATE_KEY_MESSAGE,
@@ -243,8 +244,8 @@ class UnattendedUpgrades(_Strict):
         return v
 
 
-class StackConfig(_Strict):
-    """The whole validated stack."""
+class StackConfig(MeasuresFields, _Strict):
+    """The whole validated stack (the mesh, PKI and audit keys come from MeasuresFields)."""
 
     name_prefix: str = Field(description="Prefix of every DigitalOcean name and tag.")
     region: str = Field("nyc3", description="DigitalOcean region slug.")

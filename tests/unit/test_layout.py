@@ -20,7 +20,9 @@ PRODUCT_DIRS = ("components", "cloud_init", "hardened_do")
 ALLOWED = {
     "components.names": set(),
     "components.ssh_public_keys": set(),
-    "components.config": {"components.names", "components.ssh_public_keys"},
+    "components.overlay": {"components.names"},
+    "components.measures_config": {"components.names", "components.overlay"},
+    "components.config": {"components.names", "components.ssh_public_keys", "components.measures_config"},
     "components.services": {"components.config"},
     "components.hostagent": set(),
     "cloud_init.render": {"components.config", "components.services", "components.hostagent"},
