@@ -23,7 +23,7 @@ import pulumi
 from pulumi_command import remote
 
 from . import overlay
-from .remote import HostConnection, check_hosts, connection_args, hostagent
+from .remote import PASS_PREVIOUS_OUTPUT, HostConnection, check_hosts, connection_args, hostagent
 
 
 class AdminPeerArgs(TypedDict):
@@ -107,6 +107,7 @@ class WireGuardMesh(pulumi.ComponentResource):
         self.key_commands = {
             h["name"]: remote.Command(
                 f"{name}-key-{h['name']}",
+                add_previous_output_in_env=PASS_PREVIOUS_OUTPUT,
                 connection=connection_args(h),
                 create=hostagent.remote_command("wg-keygen.sh", iface, user=h["user"]),
                 opts=child,
@@ -132,6 +133,7 @@ class WireGuardMesh(pulumi.ComponentResource):
             )
             self.peer_commands[h["name"]] = remote.Command(
                 f"{name}-peers-{h['name']}",
+                add_previous_output_in_env=PASS_PREVIOUS_OUTPUT,
                 connection=connection_args(h),
                 create=hostagent.remote_command(
                     "wg-apply.sh", iface, "1" if h["name"] == gateway and admins else "0", user=h["user"]

@@ -22,7 +22,7 @@ import pulumi_tls as tls
 from pulumi_command import remote
 
 from .csr import openssl_config, san_entries
-from .remote import HostConnection, check_hosts, connection_args, hostagent
+from .remote import PASS_PREVIOUS_OUTPUT, HostConnection, check_hosts, connection_args, hostagent
 
 CA_KEY_CURVE = "P384"
 HOST_CERT_USES = ["digital_signature", "server_auth", "client_auth"]
@@ -160,6 +160,7 @@ class InternalPki(pulumi.ComponentResource):
             )
             csr = remote.Command(
                 f"{name}-csr-{host}",
+                add_previous_output_in_env=PASS_PREVIOUS_OUTPUT,
                 connection=connection_args(h),
                 create=hostagent.remote_command("tls-csr.sh", hostagent.TLS_DIR, user=h["user"]),
                 stdin=request_config,
@@ -178,6 +179,7 @@ class InternalPki(pulumi.ComponentResource):
             )
             install = remote.Command(
                 f"{name}-install-{host}",
+                add_previous_output_in_env=PASS_PREVIOUS_OUTPUT,
                 connection=connection_args(h),
                 create=pulumi.Output.all(cert.cert_pem, chain, self.ca_cert.cert_pem).apply(
                     lambda pems, user=h["user"], reload=reloads.get(host, ""): hostagent.remote_command(

@@ -198,9 +198,13 @@ def run_program(
     stack: str = "dev",
     program: Path = ROOT / "__main__.py",
     preview: bool = True,
+    mocks: pulumi.runtime.Mocks | None = None,
 ) -> Plan:
-    """Run the program under mocks with `config` (`project:key` -> value)."""
-    mocks = _Mocks()
+    """Run the program under mocks with `config` (`project:key` -> value).
+
+    `mocks` replaces the stand-in providers (tests give remote commands
+    real output this way)."""
+    mocks = mocks or _Mocks()
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     # The CLI passes structured values as JSON strings; do the same so the
