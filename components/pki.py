@@ -2,7 +2,10 @@
 
 The CA (ECDSA P-384, pulumi-tls) is the one private key this program keeps
 in state, as a secret (principle 5). Hosts generate their own ECDSA P-256 key
-and a CSR (components/hostagent/tls-csr.sh); Pulumi reads back only the CSR, signs it
+and a CSR (components/hostagent/tls-csr.sh); Pulumi reads back only the CSR, checks
+that it asks for exactly this host's subject, SANs and key type
+(components/csr.py `check_csr`: a host cannot obtain a certificate for
+another host's name or address; a mismatch fails the update), signs it
 with `tls.LocallySignedCert`, and pushes the certificate, its chain and the
 CA certificate back (components/hostagent/tls-install.sh), the CA also into the system
 trust store so every host trusts every other host's certificate.
@@ -21,7 +24,7 @@ import pulumi
 import pulumi_tls as tls
 from pulumi_command import remote
 
-from .csr import openssl_config, san_entries
+from .csr import check_csr, openssl_config, san_entries
 from .remote import PASS_PREVIOUS_OUTPUT, HostConnection, check_hosts, connection_args, hostagent
 
 CA_KEY_CURVE = "P384"
@@ -148,15 +151,14 @@ class InternalPki(pulumi.ComponentResource):
         self.csr_commands, self.certs, self.install_commands = {}, {}, {}
         for h in hosts:
             host = h["name"]
-            request_config = pulumi.Output.all(h.get("private_ip"), overlay_ips.get(host)).apply(
-                lambda ips, host=host: openssl_config(
-                    host,
-                    san_entries(
-                        host, private_ip=ips[0], overlay_ip=ips[1],
-                        dns_names=dns_names.get(host, ()), domain=args.get("domain"),
-                    ),
-                    organization=organization,
+            sans = pulumi.Output.all(h.get("private_ip"), overlay_ips.get(host)).apply(
+                lambda ips, host=host: san_entries(
+                    host, private_ip=ips[0], overlay_ip=ips[1],
+                    dns_names=dns_names.get(host, ()), domain=args.get("domain"),
                 )
+            )
+            request_config = sans.apply(
+                lambda s, host=host: openssl_config(host, s, organization=organization)
             )
             csr = remote.Command(
                 f"{name}-csr-{host}",
@@ -168,7 +170,12 @@ class InternalPki(pulumi.ComponentResource):
             )
             cert = tls.LocallySignedCert(
                 f"{name}-cert-{host}",
-                cert_request_pem=csr.stdout,
+                # Signed only if it asks for exactly this host's names,
+                # addresses and key type (a mismatch fails the update).
+                cert_request_pem=pulumi.Output.all(csr.stdout, sans).apply(
+                    lambda v, host=host: None if v[0] is None
+                    else check_csr(v[0], host, v[1], organization=organization)
+                ),
                 ca_private_key_pem=signer_key,
                 ca_cert_pem=signer_cert,
                 allowed_uses=HOST_CERT_USES,

@@ -225,3 +225,26 @@ def test_no_command_asks_sshd_to_accept_environment_variables(plan):
     for cmd in plan.of_type(CMD):
         assert cmd.inputs.get("addPreviousOutputInEnv") is False, cmd.name
         assert not cmd.inputs.get("environment"), cmd.name
+
+
+class CompromisedWeb1(DevProviders):
+    """web-1's CSR command returns a request for db-1's name and address."""
+
+    def _command_stdout(self, name, inputs):
+        if name == "pki-csr-web-1":
+            from hardened_do.components.csr import openssl_config, san_entries
+            from tests.program.test_mesh_pki_audit import real_csr
+
+            sans = san_entries("web-1", private_ip="10.10.0.99", dns_names=["db-1", "db-1.internal"])
+            return real_csr(openssl_config("web-1", sans, organization="hardened-do"))
+        return super()._command_stdout(name, inputs)
+
+
+def test_a_csr_asking_for_another_hosts_name_fails_the_update():
+    _memo.clear()
+    with pytest.raises(Exception) as info:
+        run_program(DEV_CONFIG, preview=False, mocks=CompromisedWeb1())
+    text = str(info.value)
+    assert "host web-1: refusing to sign its certificate request" in text
+    assert "db-1" in text and "10.10.0.99" in text
+    _memo.clear()
