@@ -5,7 +5,7 @@ import pulumi
 from hardened_do.components.admin_keys import AdminSshKeys
 from hardened_do.components.audit import ServiceAudit
 from hardened_do.components.host import create_hosts, ssh_commands
-from hardened_do.components.measures import audit_args, host_connections, mesh_args, pki_args
+from hardened_do.components.measures import audit_args, bastion_exemption, host_connections, mesh_args, pki_args
 from hardened_do.components.mesh import WireGuardMesh
 from hardened_do.components.network import Network
 from hardened_do.components.pki import InternalPki
@@ -25,13 +25,18 @@ logins = ssh_commands(stack, hosts)
 # commands take the droplets' addresses as inputs, so they run only after the
 # droplets exist; a preview opens no connection.
 connections = host_connections(stack, hosts)
-mesh = WireGuardMesh("mesh", mesh_args(stack, connections)) if stack.mesh else None
-pki = InternalPki("pki", pki_args(stack, connections, mesh.overlay_ips if mesh else None)) if stack.pki else None
+# First, so the burst of sessions that follows cannot get the bastion banned.
+exemption = bastion_exemption(stack, connections)
+after_exemption = pulumi.ResourceOptions(depends_on=[exemption] if exemption else [])
+mesh = WireGuardMesh("mesh", mesh_args(stack, connections), opts=after_exemption) if stack.mesh else None
+pki = InternalPki(
+    "pki", pki_args(stack, connections, mesh.overlay_ips if mesh else None), opts=after_exemption
+) if stack.pki else None
 audit = ServiceAudit(
     "audit",
     audit_args(stack, connections),
     # Audit the finished host: after the mesh listens and the certificates are in.
-    opts=pulumi.ResourceOptions(depends_on=[m for m in (mesh, pki) if m is not None]),
+    opts=pulumi.ResourceOptions(depends_on=[m for m in (exemption, mesh, pki) if m is not None]),
 )
 
 

@@ -101,6 +101,20 @@ def _file(path: str, content: str, permissions: str = "0644") -> dict:
     return {"path": path, "content": content, "owner": "root:root", "permissions": permissions}
 
 
+def fail2ban_ignore_sources(stack: StackConfig, role: str) -> list[str]:
+    """Sources fail2ban never bans on `role`'s hosts, besides loopback.
+
+    The entry point (the bastion, or every public host without one) exempts
+    the admin networks: a lock-out of the admins' own network is worse than
+    a few more guesses at keys from a network they control. Never the whole
+    internet: with `allow_ssh_from_anywhere` fail2ban keeps counting.
+    """
+    bastion = stack.bastion_role
+    if bastion is not None and role != bastion:
+        return []
+    return [s for s in stack.ssh_allowed_sources if not s.endswith("/0")]
+
+
 def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
     """The cloud-config of `host_name` as a dict (what `render_user_data` dumps)."""
     host = stack.host(host_name)
@@ -121,7 +135,10 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
         ),
         _file("/usr/local/sbin/hardened-do-sshd", _template("apply-sshd.sh.j2"), "0755"),
         _file("/usr/local/sbin/hardened-do-firewall", _template("firewall.sh.j2", rules=firewall_cmds), "0755"),
-        _file("/etc/fail2ban/jail.d/hardened-do.local", _template("fail2ban.local.j2")),
+        _file(
+            "/etc/fail2ban/jail.d/hardened-do.local",
+            _template("fail2ban.local.j2", ignore_sources=fail2ban_ignore_sources(stack, host.role)),
+        ),
         # Named after the distributions' own 20auto-upgrades and
         # 50unattended-upgrades so ours are read later and win, without
         # editing files the packages own.

@@ -22,7 +22,7 @@ preview` opens no SSH connection: commands run only on `up`.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, TypedDict
 
 import pulumi
 
@@ -30,7 +30,9 @@ from .audit import ServiceAuditArgs
 from .config import StackConfig
 from .mesh import AdminPeerArgs, WireGuardMeshArgs
 from .pki import InternalPkiArgs
-from .remote import HostConnection
+from pulumi_command import remote
+
+from .remote import PASS_PREVIOUS_OUTPUT, HostConnection, connection_args, hostagent
 
 
 def host_connections(stack: StackConfig, hosts: Mapping[str, object]) -> dict[str, HostConnection]:
@@ -106,3 +108,48 @@ def audit_args(stack: StackConfig, conns: Mapping[str, HostConnection]) -> Servi
     # Droplets built by this program carry their declaration
     # (/etc/hardened-do/services.json, written by cloud-init).
     return {"hosts": list(conns.values()), "mode": stack.audit_mode}
+
+
+class BastionExemptionArgs(TypedDict):
+    hosts: list[HostConnection]
+    """Hosts reached through the bastion."""
+    bastion_address: pulumi.Input[str]
+    """The bastion's VPC address: where every SSH session to them comes from."""
+
+
+class BastionExemption(pulumi.ComponentResource):
+    """Tells fail2ban on each host behind the bastion never to ban it.
+
+    Pushed after boot because the bastion's address is not known when the
+    hosts boot (and must not be in their user-data: a new bastion would
+    replace every host). Runs first, so the other measures' burst of SSH
+    sessions cannot lock the deploy out.
+    """
+
+    def __init__(self, name: str, args: BastionExemptionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hardened-do:index:BastionExemption", name, None, opts)
+        self.commands = {
+            h["name"]: remote.Command(
+                f"{name}-{h['name']}",
+                add_previous_output_in_env=PASS_PREVIOUS_OUTPUT,
+                connection=connection_args(h),
+                create=pulumi.Output.from_input(args["bastion_address"]).apply(
+                    lambda address, user=h["user"]: hostagent.remote_command("fail2ban-ignore.sh", address, user=user)
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for h in args["hosts"]
+        }
+        self.register_outputs({})
+
+
+def bastion_exemption(stack: StackConfig, conns: Mapping[str, HostConnection]) -> BastionExemption | None:
+    """The exemption for the stack's hosts behind its bastion (None without one)."""
+    bastion = stack.bastion_host
+    behind = [c for c in conns.values() if "proxy" in c]
+    if bastion is None or not behind:
+        return None
+    return BastionExemption(
+        "fail2ban-ignore-bastion",
+        {"hosts": behind, "bastion_address": conns[bastion.name]["private_ip"]},
+    )

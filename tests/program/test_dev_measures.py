@@ -33,6 +33,11 @@ _memo: dict = {}
 class DevProviders(FakeProviders):
     """Real command output; droplet addresses that depend on the host alone."""
 
+    def _command_stdout(self, name, inputs):
+        if "usage: fail2ban-ignore" in inputs.get("create", ""):
+            return "fail2ban ignores the bastion\n"
+        return super()._command_stdout(name, inputs)
+
     def new_resource(self, args):
         if args.typ.startswith("digitalocean:"):
             n = int(hashlib.sha256(args.name.encode()).hexdigest(), 16) % 200
@@ -84,7 +89,10 @@ def test_every_host_gets_mesh_certificate_and_audit_commands_under_their_compone
             cmd = cmds[prefix + host]
             assert parents[cmd.parent] == component, cmd.name
     assert len(plan.of_type("tls:index/locallySignedCert:LocallySignedCert")) == len(HOSTS)
-    assert len(cmds) == 5 * len(HOSTS)
+    # fail2ban on every host behind the bastion is told never to ban it.
+    exempt = {n for n in cmds if n.startswith("fail2ban-ignore-bastion-")}
+    assert exempt == {f"fail2ban-ignore-bastion-{h}" for h in HOSTS if h != "bastion-1"}
+    assert len(cmds) == 5 * len(HOSTS) + len(exempt)
 
 
 def test_commands_reach_hosts_through_the_bastion_as_the_admin_with_the_agent(plan):
@@ -173,7 +181,7 @@ def test_adding_a_host_changes_only_peer_lists_and_its_own_resources(plan):
     after = {r.urn: planned_inputs(r) for r in bigger.resources}
     assert set(before) <= set(after)
     new = {urn.rsplit("::", 1)[1] for urn in set(after) - set(before)}
-    assert new == {"web-3", "web-3-droplet", "mesh-key-web-3", "mesh-peers-web-3", "pki-csr-web-3",
+    assert new == {"web-3", "web-3-droplet", "fail2ban-ignore-bastion-web-3", "mesh-key-web-3", "mesh-peers-web-3", "pki-csr-web-3",
                    "pki-cert-web-3", "pki-install-web-3", "audit-audit-web-3"}
     changed = sorted(urn.rsplit("::", 1)[1] for urn in before if before[urn] != after[urn])
     assert changed == sorted(f"mesh-peers-{h}" for h in HOSTS)
@@ -248,3 +256,16 @@ def test_a_csr_asking_for_another_hosts_name_fails_the_update():
     assert "host web-1: refusing to sign its certificate request" in text
     assert "db-1" in text and "10.10.0.99" in text
     _memo.clear()
+
+
+def test_hosts_behind_the_bastion_exempt_its_vpc_address_before_anything_else(plan):
+    bastion_private = next(d.outputs["ipv4AddressPrivate"] for d in plan.of_type(DROPLET)
+                           if d.inputs["name"] == "bastion-1")
+    cmds = commands(plan)
+    for host in HOSTS[1:]:
+        create = cmds[f"fail2ban-ignore-bastion-{host}"].inputs["create"]
+        assert create.endswith(f"fail2ban-ignore {bastion_private}"), host
+    components = {r.name: r for r in plan.resources if not r.custom}
+    exempt = {c.urn for n, c in cmds.items() if n.startswith("fail2ban-ignore-bastion-")}
+    for name in ("mesh", "pki", "audit"):
+        assert exempt <= set(components[name].dependencies), name

@@ -33,6 +33,7 @@ def test_planned_resources(plan):
     assert components == {
         "hardened-do:index:Network", "hardened-do:index:HardenedHost", "hardened-do:index:AdminSshKeys",
         "hardened-do:index:WireGuardMesh", "hardened-do:index:InternalPki", "hardened-do:index:ServiceAudit",
+        "hardened-do:index:BastionExemption",
     }
 
 
