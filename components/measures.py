@@ -28,10 +28,11 @@ import pulumi
 
 from .audit import ServiceAuditArgs
 from .config import StackConfig
-from .mesh import AdminPeerArgs, WireGuardMeshArgs
+from .mesh import AdminPeerArgs, OverlayRuleArgs, WireGuardMeshArgs
 from .pki import InternalPkiArgs
 from pulumi_command import remote
 
+from .services import overlay_internal_rules
 from .remote import PASS_PREVIOUS_OUTPUT, HostConnection, connection_args, hostagent
 
 
@@ -76,6 +77,7 @@ def mesh_args(stack: StackConfig, conns: Mapping[str, HostConnection]) -> WireGu
         "overlay_cidr": stack.overlay_cidr,
         "listen_port": stack.wireguard_port,
     }
+    args["overlay_rules"] = overlay_rules(stack, list(conns))
     bastion = stack.bastion_host
     if stack.mesh_admin_peers and bastion is not None:
         admins: list[AdminPeerArgs] = [{"name": p.name, "public_key": p.public_key} for p in stack.mesh_admin_peers]
@@ -83,6 +85,23 @@ def mesh_args(stack: StackConfig, conns: Mapping[str, HostConnection]) -> WireGu
         args["admin_gateway"] = bastion.name
         args["admin_endpoint"] = conns[bastion.name]["host"]
     return args
+
+
+def overlay_rules(stack: StackConfig, names: list[str]) -> dict[str, list[OverlayRuleArgs]]:
+    """Per host, its `internal` services and the hosts of their source roles:
+    what it admits over the overlay (the mesh's `overlay_rules`)."""
+    rules: dict[str, list[OverlayRuleArgs]] = {}
+    for host in stack.hosts:
+        if host.name not in names:
+            continue
+        host_rules: list[OverlayRuleArgs] = [
+            {"protocol": proto, "port": port,
+             "sources": [h.name for h in stack.hosts if h.role in source_roles and h.name in names]}
+            for proto, port, source_roles in overlay_internal_rules(stack, host.role)
+        ]
+        if host_rules:
+            rules[host.name] = host_rules
+    return rules
 
 
 def pki_args(

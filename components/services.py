@@ -111,9 +111,12 @@ def effective_services(stack: StackConfig, role: str) -> list[EffectiveService]:
                 name=svc.name, port=svc.port, protocol=svc.protocol, exposure="public",
                 source_addresses=sources, host_sources=sources,
             ))
-        # Peers reach private and internal services over the VPC or over the
-        # WireGuard overlay; the overlay is encrypted inside UDP, so only the
-        # host firewall sees (and must admit) it.
+        # Peers reach private services over the VPC or over the WireGuard
+        # overlay; the overlay is encrypted inside UDP, so only the host
+        # firewall sees (and must admit) it. Internal services are admitted
+        # over the overlay from the source roles' overlay addresses only,
+        # pushed with the mesh's peer lists (`overlay_internal_rules`): user-data
+        # cannot know other hosts' addresses.
         elif svc.exposure == "private":
             out.append(EffectiveService(
                 name=svc.name, port=svc.port, protocol=svc.protocol, exposure="private",
@@ -122,9 +125,19 @@ def effective_services(stack: StackConfig, role: str) -> list[EffectiveService]:
         else:
             out.append(EffectiveService(
                 name=svc.name, port=svc.port, protocol=svc.protocol, exposure="internal",
-                source_roles=tuple(svc.allowed_sources), host_sources=(stack.vpc_cidr, stack.overlay_cidr),
+                source_roles=tuple(svc.allowed_sources), host_sources=(stack.vpc_cidr,),
             ))
     return out
+
+
+def overlay_internal_rules(stack: StackConfig, role: str) -> list[tuple[str, int, tuple[str, ...]]]:
+    """(protocol, port, source roles) of each `internal` service of `role`:
+    what the mesh admits over the overlay, and from whom."""
+    return [
+        (svc.protocol, svc.port, tuple(svc.allowed_sources))
+        for svc in stack.roles[role].services
+        if svc.exposure == "internal"
+    ]
 
 
 def cloud_inbound_rules(stack: StackConfig, role: str) -> list[CloudRule]:

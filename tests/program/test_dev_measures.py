@@ -185,10 +185,16 @@ def test_adding_a_host_changes_only_peer_lists_and_its_own_resources(plan):
                    "pki-cert-web-3", "pki-install-web-3", "audit-audit-web-3"}
     changed = sorted(urn.rsplit("::", 1)[1] for urn in before if before[urn] != after[urn])
     assert changed == sorted(f"mesh-peers-{h}" for h in HOSTS)
+    web3_overlay = bigger.exports["hosts"]["web-3"]["overlay_ip"]
     for host in HOSTS:
-        diff = {k for k in before if before[k] != after[k] and k.endswith(f"mesh-peers-{host}")}
-        (urn,) = diff
-        assert {k for k in after[urn] if after[urn][k] != before[urn].get(k)} == {"stdin"}
+        (urn,) = {k for k in before if before[k] != after[k] and k.endswith(f"mesh-peers-{host}")}
+        fields = {k for k in after[urn] if after[urn][k] != before[urn].get(k)}
+        if host == "db-1":
+            # postgres is internal to web: web-3 joins its overlay sources.
+            assert fields == {"stdin", "create"}
+            assert after[urn]["create"].endswith(f" tcp/5432/{','.join(sorted_ips(plan, web3_overlay))}")
+        else:
+            assert fields == {"stdin"}, host
 
 
 def test_the_ca_and_host_certificates_never_touch_user_data(plan):
@@ -269,3 +275,22 @@ def test_hosts_behind_the_bastion_exempt_its_vpc_address_before_anything_else(pl
     exempt = {c.urn for n, c in cmds.items() if n.startswith("fail2ban-ignore-bastion-")}
     for name in ("mesh", "pki", "audit"):
         assert exempt <= set(components[name].dependencies), name
+
+
+def sorted_ips(plan, *extra):
+    import ipaddress
+
+    ips = [plan.exports["hosts"][h]["overlay_ip"] for h in ("web-1", "web-2")] + list(extra)
+    return sorted(ips, key=ipaddress.IPv4Address)
+
+
+def test_internal_services_over_the_overlay_admit_the_source_roles_addresses_only(plan):
+    cmds = commands(plan)
+    db = cmds["mesh-peers-db-1"].inputs["create"]
+    # postgres (internal, from web): the web hosts' overlay addresses, no one else.
+    assert db.endswith(f" tcp/5432/{','.join(sorted_ips(plan))}")
+    bastion_overlay = plan.exports["hosts"]["bastion-1"]["overlay_ip"]
+    assert bastion_overlay not in db.rsplit("wg-apply", 1)[1]
+    # Hosts without internal services get no rules argument.
+    for host in ("bastion-1", "web-1", "web-2"):
+        assert cmds[f"mesh-peers-{host}"].inputs["create"].endswith(" wg0 0"), host
