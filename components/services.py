@@ -190,8 +190,13 @@ def check_firewall_limits(stack: StackConfig) -> list[str]:
 def ufw_rules(stack: StackConfig, role: str) -> list[UfwRule]:
     rules = []
     for svc in effective_services(stack, role):
-        action = "limit" if svc.rate_limited else "allow"
         for src in svc.host_sources:
+            # `ufw limit` (6 new connections in 30 s) only where anyone can
+            # connect. From the admin networks, which the cloud firewall
+            # already narrows SSH to, it protects nothing and drops a deploy:
+            # pulumi-command opens one connection per command, and every
+            # command to a host behind the bastion opens one to the bastion.
+            action = "limit" if svc.rate_limited and src in ANYWHERE else "allow"
             source = "any" if src in ANYWHERE else src
             rule = UfwRule(action, svc.port, svc.protocol, source, f"hardened-do {svc.name}")
             if rule not in rules:

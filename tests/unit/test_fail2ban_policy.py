@@ -46,3 +46,12 @@ def test_ssh_from_anywhere_is_never_exempt():
 
 def j_ignore(host: str, **changes) -> list[str]:
     return jail(host, **changes)["DEFAULT"]["ignoreip"].split()
+
+
+def test_ssh_is_rate_limited_only_where_anyone_can_connect():
+    from hardened_do.components.services import ufw_rules
+
+    stack = parse_stack_config({**dev_config(), "ssh_allowed_sources": ["0.0.0.0/0", "198.51.100.0/24"],
+                                "allow_ssh_from_anywhere": True}, name_prefix="hd-test")
+    ssh = {r.source: r.action for r in ufw_rules(stack, "bastion") if r.port == 22}
+    assert ssh == {"any": "limit", "198.51.100.0/24": "allow"}
