@@ -98,12 +98,21 @@ def _ssh_service(stack: StackConfig, role: str) -> EffectiveService:
 def effective_services(stack: StackConfig, role: str) -> list[EffectiveService]:
     """Every service a role's hosts accept, the baseline's own included."""
     out = [_ssh_service(stack, role)]
-    out.append(
-        EffectiveService(
+    if stack.mesh and role == stack.bastion_role and stack.ssh_allowed_sources:
+        # The admins' machines join the mesh through the bastion, from the
+        # admin networks. Open whether or not admin peers are configured yet:
+        # adding one must not change user-data (and replace the bastion);
+        # WireGuard answers nothing to a packet without a known peer's key.
+        sources = (stack.vpc_cidr, *stack.ssh_allowed_sources)
+        out.append(EffectiveService(
+            name="wireguard", port=stack.wireguard_port, protocol="udp", exposure="public",
+            source_addresses=sources, host_sources=sources, managed=True,
+        ))
+    else:
+        out.append(EffectiveService(
             name="wireguard", port=stack.wireguard_port, protocol="udp", exposure="private",
             source_addresses=(stack.vpc_cidr,), host_sources=(stack.vpc_cidr,), managed=True,
-        )
-    )
+        ))
     for svc in stack.roles[role].services:
         if svc.exposure == "public":
             sources = tuple(svc.allowed_sources) or ANYWHERE

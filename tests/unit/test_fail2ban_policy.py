@@ -55,3 +55,15 @@ def test_ssh_is_rate_limited_only_where_anyone_can_connect():
                                 "allow_ssh_from_anywhere": True}, name_prefix="hd-test")
     ssh = {r.source: r.action for r in ufw_rules(stack, "bastion") if r.port == 22}
     assert ssh == {"any": "limit", "198.51.100.0/24": "allow"}
+
+
+def test_admin_peers_can_reach_the_bastions_wireguard_port_from_the_admin_networks():
+    from hardened_do.components.services import cloud_inbound_rules, ufw_rules
+
+    stack = parse_stack_config(dev_config(), name_prefix="hd-test")
+    wg = [r for r in cloud_inbound_rules(stack, "bastion") if r.protocol == "udp" and r.port_range == "51820"]
+    assert [set(r.source_addresses) for r in wg] == [{"10.10.0.0/20", "203.0.113.0/24"}]
+    assert {r.source for r in ufw_rules(stack, "bastion") if r.port == 51820} == {"10.10.0.0/20", "203.0.113.0/24"}
+    # Other roles: the VPC only.
+    wg_web = [r for r in cloud_inbound_rules(stack, "web") if r.protocol == "udp" and r.port_range == "51820"]
+    assert [set(r.source_addresses) for r in wg_web] == [{"10.10.0.0/20"}]
