@@ -140,6 +140,15 @@ def ufw_comment(value: object) -> str:
     return shlex.quote(text)
 
 
+def fail2ban_address(value: object) -> str:
+    """One entry of a fail2ban address list (`ignoreip`): an address or CIDR,
+    space-separated from the next, so nothing but address characters."""
+    text = _text(value, "fail2ban")
+    if not re.fullmatch(r"[0-9A-Fa-f.:/]{2,49}", text):
+        raise UnsafeValue("fail2ban: an address list entry must be an IP address or CIDR")
+    return text
+
+
 def yaml_comment(value: object) -> str:
     """One YAML comment line (the only text of user-data not dumped as data)."""
     text = _text(value, "yaml comment")
@@ -148,7 +157,13 @@ def yaml_comment(value: object) -> str:
     return f"# {text}"
 
 
-FILTERS = {"shell": shell_quote, "sshd": sshd_value, "apt_string": apt_string, "ufw_comment": ufw_comment}
+FILTERS = {
+    "shell": shell_quote,
+    "sshd": sshd_value,
+    "apt_string": apt_string,
+    "ufw_comment": ufw_comment,
+    "fail2ban_address": fail2ban_address,
+}
 
 
 @lru_cache(maxsize=1)
@@ -173,6 +188,20 @@ def _file(path: str, content: str, permissions: str = "0644") -> dict:
     return {"path": path, "content": content, "owner": "root:root", "permissions": permissions}
 
 
+def fail2ban_ignore_sources(stack: StackConfig, role: str) -> list[str]:
+    """Sources fail2ban never bans on `role`'s hosts, besides loopback.
+
+    The entry point (the bastion, or every public host without one) exempts
+    the admin networks: a lock-out of the admins' own network is worse than
+    a few more guesses at keys from a network they control. Never the whole
+    internet: with `allow_ssh_from_anywhere` fail2ban keeps counting.
+    """
+    bastion = stack.bastion_role
+    if bastion is not None and role != bastion:
+        return []
+    return [s for s in stack.ssh_allowed_sources if not s.endswith("/0")]
+
+
 def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
     """The cloud-config of `host_name` as a dict (what `render_user_data` dumps)."""
     host = stack.host(host_name)
@@ -193,7 +222,10 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
         ),
         _file("/usr/local/sbin/hardened-do-sshd", _template("apply-sshd.sh.j2"), "0755"),
         _file("/usr/local/sbin/hardened-do-firewall", _template("firewall.sh.j2", rules=firewall_rules), "0755"),
-        _file("/etc/fail2ban/jail.d/hardened-do.local", _template("fail2ban.local.j2")),
+        _file(
+            "/etc/fail2ban/jail.d/hardened-do.local",
+            _template("fail2ban.local.j2", ignore_sources=fail2ban_ignore_sources(stack, host.role)),
+        ),
         # Named after the distributions' own 20auto-upgrades and
         # 50unattended-upgrades so ours are read later and win, without
         # editing files the packages own.
@@ -324,8 +356,14 @@ def user_data_parts(stack: StackConfig, host_name: str) -> dict[str, int]:
     makes grow, by what the user would change to shrink it."""
     role = stack.host(host_name).role
     rules = ufw_rules(stack, role)
-    ssh_rules = [r for r in rules if r.comment == "hardened-do ssh"]
-    service_rules = [r for r in rules if r.comment != "hardened-do ssh"]
+    # Rules the baseline derives from the admin networks: SSH on the entry
+    # point, and WireGuard on the bastion for admin peers when the mesh is on.
+    admin_networks = set(stack.ssh_allowed_sources)
+    ssh_rules = [
+        r for r in rules
+        if r.comment == "hardened-do ssh" or (r.comment == "hardened-do wireguard" and r.source in admin_networks)
+    ]
+    service_rules = [r for r in rules if r not in ssh_rules]
     listeners = json.dumps(expected_listeners(stack, role), indent=2, sort_keys=True)
     keys = stack.admin_ssh_keys
     return {

@@ -27,7 +27,7 @@ from typing import Literal, NotRequired, TypedDict
 import pulumi
 from pulumi_command import remote
 
-from .remote import HostConnection, check_hosts, connection_args, hostagent
+from .remote import PASS_PREVIOUS_OUTPUT, HostConnection, check_hosts, connection_args, hostagent
 
 AuditMode = Literal["enforce", "warn"]
 _SCHEDULE = re.compile(r"[A-Za-z0-9 *:/,.~-]{1,64}")
@@ -80,6 +80,7 @@ class ServiceAudit(pulumi.ComponentResource):
             declared_json = json.dumps(declared, sort_keys=True) if declared is not None else ""
             cmd = remote.Command(
                 f"{name}-audit-{host}",
+                add_previous_output_in_env=PASS_PREVIOUS_OUTPUT,
                 connection=connection_args(h),
                 create=hostagent.remote_command(
                     "audit-install.sh",

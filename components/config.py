@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from . import do_slugs
+from .measures_config import MeasuresFields
 from .names import DNS_LABEL_HINT, SSH_GROUP, do_name, is_dns_label, is_system_account
 from .ssh_public_keys import (
     PRIVATE_KEY_MESSAGE,
@@ -391,8 +392,8 @@ class UnattendedUpgrades(_Strict):
         return v
 
 
-class StackConfig(_Strict):
-    """The whole validated stack."""
+class StackConfig(MeasuresFields, _Strict):
+    """The whole validated stack (the mesh, PKI and audit keys come from MeasuresFields)."""
 
     name_prefix: str = Field(description="Prefix of every DigitalOcean name and tag.")
     region: str = Field("nyc3", description="DigitalOcean region slug.")

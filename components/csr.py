@@ -124,3 +124,157 @@ def openssl_config(common_name: str, sans: Sans, *, organization: str | None = N
             "",
         ]
     )
+
+
+# ------------------------------------------------------------------ checking a CSR
+#
+# The host makes the CSR, so what it asks for is only as trustworthy as the
+# host. pulumi-tls signs whatever names a CSR carries; a compromised host
+# could ask for another host's name or address. So before signing, the CSR
+# is read back (a minimal DER reader: the standard library has none, and
+# the few fields below are all we need) and compared with what this host
+# should get: subject, SANs and key type.
+
+OID_CN = "2.5.4.3"
+OID_O = "2.5.4.10"
+OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+OID_P256 = "1.2.840.10045.3.1.7"
+OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14"
+OID_SAN = "2.5.29.17"
+HOST_KEY = "ECDSA P-256"
+
+
+@dataclass(frozen=True)
+class CsrContents:
+    subject: tuple[tuple[str, str], ...]
+    key: str
+    dns: tuple[str, ...]
+    ips: tuple[str, ...]
+    other_sans: int
+
+
+def _tlv(data: bytes, pos: int) -> tuple[int, bytes, int]:
+    """(tag, value, next position) of the DER element at `pos`."""
+    if pos + 2 > len(data):
+        raise CsrError("truncated DER")
+    tag, length = data[pos], data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        n = length & 0x7F
+        if not 1 <= n <= 3 or pos + n > len(data):
+            raise CsrError("bad DER length")
+        length = int.from_bytes(data[pos:pos + n], "big")
+        pos += n
+    if pos + length > len(data):
+        raise CsrError("truncated DER")
+    return tag, data[pos:pos + length], pos + length
+
+
+def _children(data: bytes) -> list[tuple[int, bytes]]:
+    out, pos = [], 0
+    while pos < len(data):
+        tag, value, pos = _tlv(data, pos)
+        out.append((tag, value))
+    return out
+
+
+def _oid(value: bytes) -> str:
+    if not value:
+        raise CsrError("empty OID")
+    parts = [value[0] // 40, value[0] % 40]
+    n = 0
+    for b in value[1:]:
+        n = (n << 7) | (b & 0x7F)
+        if not b & 0x80:
+            parts.append(n)
+            n = 0
+    return ".".join(map(str, parts))
+
+
+def read_csr(pem: str) -> CsrContents:
+    """Subject, key type and SANs of a PEM certificate request."""
+    import base64
+    import binascii
+
+    text = (pem or "").strip()
+    begin, end = "-----BEGIN CERTIFICATE REQUEST-----", "-----END CERTIFICATE REQUEST-----"
+    if not (text.startswith(begin) and text.endswith(end)) or text.count(begin) != 1:
+        raise CsrError("not one PEM certificate request")
+    try:
+        der = base64.b64decode("".join(text[len(begin):-len(end)].split()), validate=True)
+        ((_, request),) = _children(der)
+        info = _children(_children(request)[0][1])
+        # version, subject, subjectPublicKeyInfo, [0] attributes
+        subject = []
+        for _, rdn in _children(info[1][1]):
+            for _, atv in _children(rdn):
+                (_, oid), (_, value) = _children(atv)
+                subject.append((_oid(oid), value.decode("utf-8")))
+        (_, alg), (_, bits) = _children(info[2][1])
+        alg_parts = _children(alg)
+        key = "unknown"
+        if _oid(alg_parts[0][1]) == OID_EC_PUBLIC_KEY and len(alg_parts) > 1 and alg_parts[1][0] == 0x06:
+            curve = _oid(alg_parts[1][1])
+            # An uncompressed P-256 point: 0x04 and two 32-byte coordinates.
+            if curve == OID_P256 and len(bits) == 66 and bits[:2] == b"\x00\x04":
+                key = HOST_KEY
+            else:
+                key = f"EC {curve}"
+        dns, ips, other = [], [], 0
+        attributes = [v for t, v in info[3:] if t == 0xA0]
+        for attr in _children(attributes[0]) if attributes else []:
+            (_, oid), (_, values) = _children(attr[1])
+            if _oid(oid) != OID_EXTENSION_REQUEST:
+                other += 1
+                continue
+            for _, extensions in _children(values):
+                for _, ext in _children(extensions):
+                    parts = _children(ext)
+                    if _oid(parts[0][1]) != OID_SAN:
+                        continue
+                    for name_tag, name in _children(_children(parts[-1][1])[0][1]):
+                        if name_tag == 0x82:
+                            dns.append(name.decode("ascii"))
+                        elif name_tag == 0x87 and len(name) in (4, 16):
+                            ips.append(str(ipaddress.ip_address(name)))
+                        else:
+                            other += 1
+    except CsrError:
+        raise
+    except (ValueError, IndexError, UnicodeDecodeError, binascii.Error):
+        raise CsrError("the certificate request is not valid DER") from None
+    return CsrContents(tuple(subject), key, tuple(dns), tuple(ips), other)
+
+
+def check_csr(pem: str, host: str, sans: Sans, *, organization: str | None = None) -> str:
+    """`pem`, if it asks for exactly what `host` should get; CsrError naming every difference otherwise.
+
+    What the CSR asks for is named in the error (names and addresses, never
+    key material): it is what a compromised host tried to obtain.
+    """
+    try:
+        got = read_csr(pem)
+    except CsrError as exc:
+        raise CsrError(f"host {host}: refusing to sign its certificate request: {exc}") from None
+    problems = []
+    want_subject = ((OID_O, organization.strip()),) if organization else ()
+    want_subject += ((OID_CN, host),)
+    if sorted(got.subject) != sorted(want_subject):
+        names = {OID_CN: "CN", OID_O: "O"}
+        shown = ", ".join(f"{names.get(o, o)}={v[:64]}" for o, v in got.subject)
+        problems.append(f"subject is [{shown}], expected CN={host}")
+    if set(got.dns) != set(sans.dns):
+        problems.append(f"DNS names {sorted(got.dns)} differ from {sorted(sans.dns)}")
+    if set(got.ips) != set(sans.ips):
+        problems.append(f"IP addresses {sorted(got.ips)} differ from {sorted(sans.ips)}")
+    if got.other_sans:
+        problems.append(f"{got.other_sans} other name(s) or attribute(s) that are never requested")
+    if got.key != HOST_KEY:
+        problems.append(f"key is {got.key}, expected {HOST_KEY}")
+    if problems:
+        raise CsrError(
+            f"host {host}: refusing to sign its certificate request: " + "; ".join(problems)
+            + ". The host made a request for something it should not get: check the host "
+            "(/etc/hardened-do/tls) before trusting it again"
+        )
+    return pem

@@ -23,7 +23,7 @@ import pulumi
 from pulumi_command import remote
 
 from . import overlay
-from .remote import HostConnection, check_hosts, connection_args, hostagent
+from .remote import PASS_PREVIOUS_OUTPUT, HostConnection, check_hosts, connection_args, hostagent
 
 
 class AdminPeerArgs(TypedDict):
@@ -54,6 +54,20 @@ class WireGuardMeshArgs(TypedDict):
     and host firewalls must admit the WireGuard port from the admins."""
     admin_endpoint: NotRequired[pulumi.Input[str]]
     """Address the admins' machines reach the gateway at (its public IP)."""
+    overlay_rules: NotRequired[dict[str, list["OverlayRuleArgs"]]]
+    """Services a host admits over the tunnel from named mesh hosts only, by
+    host name. The host firewall (UFW) gets one rule per source address on
+    the tunnel interface, kept in step with the membership on every deploy.
+    Hosts must not also admit these ports from the whole overlay range."""
+
+
+class OverlayRuleArgs(TypedDict):
+    port: int
+    """Port of the service."""
+    protocol: str
+    """`tcp` or `udp`."""
+    sources: list[str]
+    """Names of the mesh hosts that may connect (others and admin peers may not)."""
 
 
 class WireGuardMesh(pulumi.ComponentResource):
@@ -92,6 +106,7 @@ class WireGuardMesh(pulumi.ComponentResource):
         keys = [h["name"] for h in hosts] + [overlay.ADMIN_PREFIX + a["name"] for a in admins]
         addresses = overlay.allocate(cidr, keys, args.get("overlay_pins"))
         overlay_ips = {k: str(v) for k, v in addresses.items()}
+        rules_arg = overlay_rule_args(args.get("overlay_rules") or {}, overlay_ips, [h["name"] for h in hosts])
         admin_members = [
             overlay.AdminPeer(
                 a["name"],
@@ -107,6 +122,7 @@ class WireGuardMesh(pulumi.ComponentResource):
         self.key_commands = {
             h["name"]: remote.Command(
                 f"{name}-key-{h['name']}",
+                add_previous_output_in_env=PASS_PREVIOUS_OUTPUT,
                 connection=connection_args(h),
                 create=hostagent.remote_command("wg-keygen.sh", iface, user=h["user"]),
                 opts=child,
@@ -132,9 +148,12 @@ class WireGuardMesh(pulumi.ComponentResource):
             )
             self.peer_commands[h["name"]] = remote.Command(
                 f"{name}-peers-{h['name']}",
+                add_previous_output_in_env=PASS_PREVIOUS_OUTPUT,
                 connection=connection_args(h),
                 create=hostagent.remote_command(
-                    "wg-apply.sh", iface, "1" if h["name"] == gateway and admins else "0", user=h["user"]
+                    "wg-apply.sh", iface, "1" if h["name"] == gateway and admins else "0",
+                    # Absent and empty mean the same: no overlay-only rules.
+                    *([rules_arg[h["name"]]] if rules_arg.get(h["name"]) else []), user=h["user"],
                 ),
                 stdin=config,
                 # The config needs the host's own key file, which the key
@@ -187,6 +206,24 @@ class WireGuardMesh(pulumi.ComponentResource):
         # Nothing in it is a key, but it maps the private network: who may
         # see it is the stack's secret-holders, not everyone with state access.
         return pulumi.Output.secret(pulumi.Output.all(members, endpoint).apply(render))
+
+
+def overlay_rule_args(rules: dict, overlay_ips: dict[str, str], host_names: Sequence[str]) -> dict[str, str]:
+    """wg-apply's RULES argument by host: `overlay_rules` with names resolved to overlay addresses."""
+    out = {}
+    for host, host_rules in rules.items():
+        if host not in host_names:
+            raise overlay.OverlayError(f"WireGuardMesh: overlay_rules for unknown host {str(host)[:40]!r}")
+        resolved = []
+        for rule in host_rules:
+            unknown = [s for s in rule["sources"] if s not in host_names]
+            if unknown:
+                raise overlay.OverlayError(
+                    f"WireGuardMesh: overlay_rules of {host}: unknown source hosts {', '.join(unknown)}"
+                )
+            resolved.append((rule["protocol"], rule["port"], [overlay_ips[s] for s in rule["sources"]]))
+        out[host] = overlay.render_overlay_rules(resolved)
+    return out
 
 
 def _public_key(stdout: str | None, host: str) -> str | None:

@@ -292,3 +292,25 @@ def parse_config(text: str) -> tuple[dict[str, list[str]], list[dict[str, list[s
             k, _, v = line.partition("=")
             current.setdefault(k.strip(), []).append(v.strip())
     return interface, peers
+
+
+# ------------------------------------------------------------------ services over the overlay
+
+
+def render_overlay_rules(rules: Sequence[tuple[str, int, Sequence[str]]]) -> str:
+    """The rules argument of wg-apply: `proto/port/ip,ip ...`, sorted.
+
+    Each rule admits one service (`internal` exposure) on the tunnel
+    interface from the listed overlay addresses only: the overlay is inside
+    WireGuard, where the cloud firewall cannot see who connects. A service
+    with no source host yet is listed with `-` (admitted from nobody).
+    """
+    parts = []
+    for proto, port, sources in rules:
+        if proto not in ("tcp", "udp"):
+            raise OverlayError(f"overlay rule: protocol must be tcp or udp, not {str(proto)[:8]!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise OverlayError("overlay rule: port must be 1-65535")
+        ips = sorted({str(ipaddress.IPv4Address(s)) for s in sources}, key=ipaddress.IPv4Address)
+        parts.append(f"{proto}/{port}/{','.join(ips) or '-'}")
+    return " ".join(sorted(parts))

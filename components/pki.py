@@ -2,7 +2,10 @@
 
 The CA (ECDSA P-384, pulumi-tls) is the one private key this program keeps
 in state, as a secret (principle 5). Hosts generate their own ECDSA P-256 key
-and a CSR (components/hostagent/tls-csr.sh); Pulumi reads back only the CSR, signs it
+and a CSR (components/hostagent/tls-csr.sh); Pulumi reads back only the CSR, checks
+that it asks for exactly this host's subject, SANs and key type
+(components/csr.py `check_csr`: a host cannot obtain a certificate for
+another host's name or address; a mismatch fails the update), signs it
 with `tls.LocallySignedCert`, and pushes the certificate, its chain and the
 CA certificate back (components/hostagent/tls-install.sh), the CA also into the system
 trust store so every host trusts every other host's certificate.
@@ -21,8 +24,8 @@ import pulumi
 import pulumi_tls as tls
 from pulumi_command import remote
 
-from .csr import openssl_config, san_entries
-from .remote import HostConnection, check_hosts, connection_args, hostagent
+from .csr import check_csr, openssl_config, san_entries
+from .remote import PASS_PREVIOUS_OUTPUT, HostConnection, check_hosts, connection_args, hostagent
 
 CA_KEY_CURVE = "P384"
 HOST_CERT_USES = ["digital_signature", "server_auth", "client_auth"]
@@ -148,18 +151,18 @@ class InternalPki(pulumi.ComponentResource):
         self.csr_commands, self.certs, self.install_commands = {}, {}, {}
         for h in hosts:
             host = h["name"]
-            request_config = pulumi.Output.all(h.get("private_ip"), overlay_ips.get(host)).apply(
-                lambda ips, host=host: openssl_config(
-                    host,
-                    san_entries(
-                        host, private_ip=ips[0], overlay_ip=ips[1],
-                        dns_names=dns_names.get(host, ()), domain=args.get("domain"),
-                    ),
-                    organization=organization,
+            sans = pulumi.Output.all(h.get("private_ip"), overlay_ips.get(host)).apply(
+                lambda ips, host=host: san_entries(
+                    host, private_ip=ips[0], overlay_ip=ips[1],
+                    dns_names=dns_names.get(host, ()), domain=args.get("domain"),
                 )
+            )
+            request_config = sans.apply(
+                lambda s, host=host: openssl_config(host, s, organization=organization)
             )
             csr = remote.Command(
                 f"{name}-csr-{host}",
+                add_previous_output_in_env=PASS_PREVIOUS_OUTPUT,
                 connection=connection_args(h),
                 create=hostagent.remote_command("tls-csr.sh", hostagent.TLS_DIR, user=h["user"]),
                 stdin=request_config,
@@ -167,7 +170,12 @@ class InternalPki(pulumi.ComponentResource):
             )
             cert = tls.LocallySignedCert(
                 f"{name}-cert-{host}",
-                cert_request_pem=csr.stdout,
+                # Signed only if it asks for exactly this host's names,
+                # addresses and key type (a mismatch fails the update).
+                cert_request_pem=pulumi.Output.all(csr.stdout, sans).apply(
+                    lambda v, host=host: None if v[0] is None
+                    else check_csr(v[0], host, v[1], organization=organization)
+                ),
                 ca_private_key_pem=signer_key,
                 ca_cert_pem=signer_cert,
                 allowed_uses=HOST_CERT_USES,
@@ -178,6 +186,7 @@ class InternalPki(pulumi.ComponentResource):
             )
             install = remote.Command(
                 f"{name}-install-{host}",
+                add_previous_output_in_env=PASS_PREVIOUS_OUTPUT,
                 connection=connection_args(h),
                 create=pulumi.Output.all(cert.cert_pem, chain, self.ca_cert.cert_pem).apply(
                     lambda pems, user=h["user"], reload=reloads.get(host, ""): hostagent.remote_command(

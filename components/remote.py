@@ -16,12 +16,28 @@ from pulumi_command import remote
 from . import hostagent
 
 DEFAULT_SSH_PORT = 22
-# pulumi-command opens one SSH connection per command and retries a failed
-# dial with backoff (0.1 s growing to 5 s). Its default of 10 tries gives up
-# after about 11 s, less than the 30 s window of the `ufw limit` rule on SSH
-# (6 new connections per source): a deploy that runs several commands on one
-# host, or many through one bastion, trips it. 20 tries outlast the window.
-DEFAULT_DIAL_ERROR_LIMIT = 20
+# The dial budget: how long a deploy keeps trying to reach a host before it
+# fails. pulumi-command opens one SSH connection per command and retries a
+# failed dial with a growing pause (0.1 s up to 5 s between tries).
+#
+# A refused connection fails in milliseconds, but a silently dropped one
+# (a fail2ban or `ufw limit` DROP, a cloud firewall that does not admit the
+# deploy source, a wrong address) costs a whole per-dial timeout, and behind
+# some NATs the kernel's own SYN retries take 77 s or more. So each try is
+# capped at DIAL_TIMEOUT_SECONDS, and DIAL_ATTEMPTS tries with the pauses
+# between them give up after about 100 s (10 x 8 s + ~25 s of pauses), not
+# the ~26 minutes of 20 uncapped tries. The tries still span more than the
+# 30 s window of a `ufw limit` rule, so a burst that trips it recovers.
+# When the budget runs out, README "A deploy cannot reach a host" lists what
+# to check.
+DIAL_TIMEOUT_SECONDS = 8
+DIAL_ATTEMPTS = 10
+DIAL_BUDGET_SECONDS = DIAL_ATTEMPTS * DIAL_TIMEOUT_SECONDS + 25
+# pulumi-command passes a command's previous output to its next run as the
+# environment variables PULUMI_COMMAND_STDOUT/STDERR. Over SSH that needs
+# `AcceptEnv` in sshd, which our hardened sshd does not grant, so every update
+# warned. Our host scripts take everything through arguments and stdin.
+PASS_PREVIOUS_OUTPUT = False
 
 
 class HostConnection(TypedDict):
@@ -77,7 +93,8 @@ def connection_args(conn: HostConnection) -> remote.ConnectionArgs:
             port=_port(proxy),
             user=proxy["user"],
             private_key=_secret_key(proxy),
-            dial_error_limit=DEFAULT_DIAL_ERROR_LIMIT,
+            dial_error_limit=DIAL_ATTEMPTS,
+            per_dial_timeout=DIAL_TIMEOUT_SECONDS,
         )
     return remote.ConnectionArgs(
         host=conn["host"],
@@ -85,7 +102,8 @@ def connection_args(conn: HostConnection) -> remote.ConnectionArgs:
         user=conn["user"],
         private_key=_secret_key(conn),
         proxy=proxy_args,
-        dial_error_limit=DEFAULT_DIAL_ERROR_LIMIT,
+        dial_error_limit=DIAL_ATTEMPTS,
+        per_dial_timeout=DIAL_TIMEOUT_SECONDS,
     )
 
 

@@ -100,12 +100,21 @@ def _ssh_service(stack: StackConfig, role: str) -> EffectiveService:
 def effective_services(stack: StackConfig, role: str) -> list[EffectiveService]:
     """Every service a role's hosts accept, the baseline's own included."""
     out = [_ssh_service(stack, role)]
-    out.append(
-        EffectiveService(
+    if stack.mesh and role == stack.bastion_role and stack.ssh_allowed_sources:
+        # The admins' machines join the mesh through the bastion, from the
+        # admin networks. Open whether or not admin peers are configured yet:
+        # adding one must not change user-data (and replace the bastion);
+        # WireGuard answers nothing to a packet without a known peer's key.
+        sources = (stack.vpc_cidr, *stack.ssh_allowed_sources)
+        out.append(EffectiveService(
+            name="wireguard", port=stack.wireguard_port, protocol="udp", exposure="public",
+            source_addresses=sources, host_sources=sources, managed=True,
+        ))
+    else:
+        out.append(EffectiveService(
             name="wireguard", port=stack.wireguard_port, protocol="udp", exposure="private",
             source_addresses=(stack.vpc_cidr,), host_sources=(stack.vpc_cidr,), managed=True,
-        )
-    )
+        ))
     for svc in stack.roles[role].services:
         if svc.exposure == "public":
             sources = tuple(svc.allowed_sources) or ANYWHERE
@@ -113,9 +122,12 @@ def effective_services(stack: StackConfig, role: str) -> list[EffectiveService]:
                 name=svc.name, port=svc.port, protocol=svc.protocol, exposure="public",
                 source_addresses=sources, host_sources=sources,
             ))
-        # Peers reach private and internal services over the VPC or over the
-        # WireGuard overlay; the overlay is encrypted inside UDP, so only the
-        # host firewall sees (and must admit) it.
+        # Peers reach private services over the VPC or over the WireGuard
+        # overlay; the overlay is encrypted inside UDP, so only the host
+        # firewall sees (and must admit) it. Internal services are admitted
+        # over the overlay from the source roles' overlay addresses only,
+        # pushed with the mesh's peer lists (`overlay_internal_rules`): user-data
+        # cannot know other hosts' addresses.
         elif svc.exposure == "private":
             out.append(EffectiveService(
                 name=svc.name, port=svc.port, protocol=svc.protocol, exposure="private",
@@ -124,9 +136,19 @@ def effective_services(stack: StackConfig, role: str) -> list[EffectiveService]:
         else:
             out.append(EffectiveService(
                 name=svc.name, port=svc.port, protocol=svc.protocol, exposure="internal",
-                source_roles=tuple(svc.allowed_sources), host_sources=(stack.vpc_cidr, stack.overlay_cidr),
+                source_roles=tuple(svc.allowed_sources), host_sources=(stack.vpc_cidr,),
             ))
     return out
+
+
+def overlay_internal_rules(stack: StackConfig, role: str) -> list[tuple[str, int, tuple[str, ...]]]:
+    """(protocol, port, source roles) of each `internal` service of `role`:
+    what the mesh admits over the overlay, and from whom."""
+    return [
+        (svc.protocol, svc.port, tuple(svc.allowed_sources))
+        for svc in stack.roles[role].services
+        if svc.exposure == "internal"
+    ]
 
 
 def cloud_inbound_rules(stack: StackConfig, role: str) -> list[CloudRule]:
@@ -179,8 +201,13 @@ def check_firewall_limits(stack: StackConfig) -> list[str]:
 def ufw_rules(stack: StackConfig, role: str) -> list[UfwRule]:
     rules = []
     for svc in effective_services(stack, role):
-        action = "limit" if svc.rate_limited else "allow"
         for src in svc.host_sources:
+            # `ufw limit` (6 new connections in 30 s) only where anyone can
+            # connect. From the admin networks, which the cloud firewall
+            # already narrows SSH to, it protects nothing and drops a deploy:
+            # pulumi-command opens one connection per command, and every
+            # command to a host behind the bastion opens one to the bastion.
+            action = "limit" if svc.rate_limited and src in ANYWHERE else "allow"
             source = "any" if src in ANYWHERE else src
             rule = UfwRule(action, svc.port, svc.protocol, source, f"hardened-do {svc.name}")
             if rule not in rules:

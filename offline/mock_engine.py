@@ -156,6 +156,34 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
+class _Box(dict):
+    pass
+
+
+def _settle(value: Any, outs: list) -> Any:
+    """A copy of `value` whose Output leaves are filled in as they resolve
+    ("<computed>" until then, and for good if they stay unknown)."""
+    if isinstance(value, pulumi.Output):
+        box = _Box(value="<computed>")
+        outs.append(value.apply(lambda v: box.__setitem__("value", v)))
+        return box
+    if isinstance(value, dict):
+        return {k: _settle(v, outs) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_settle(v, outs) for v in value]
+    return value
+
+
+def _unbox(value: Any) -> Any:
+    if isinstance(value, _Box):
+        return _unbox(value["value"])
+    if isinstance(value, dict):
+        return {k: _unbox(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unbox(v) for v in value]
+    return value
+
+
 def config_from_stack_file(path: Path) -> dict[str, Any]:
     """`project:key` -> value, as the CLI would pass them to the program."""
     import yaml
@@ -170,9 +198,13 @@ def run_program(
     stack: str = "dev",
     program: Path = ROOT / "__main__.py",
     preview: bool = True,
+    mocks: pulumi.runtime.Mocks | None = None,
 ) -> Plan:
-    """Run the program under mocks with `config` (`project:key` -> value)."""
-    mocks = _Mocks()
+    """Run the program under mocks with `config` (`project:key` -> value).
+
+    `mocks` replaces the stand-in providers (tests give remote commands
+    real output this way)."""
+    mocks = mocks or _Mocks()
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     # The CLI passes structured values as JSON strings; do the same so the
@@ -207,7 +239,9 @@ def run_program(
             out = pulumi.Output.from_input(exports[name])
             secret = asyncio.ensure_future(out.is_secret())
             secret.add_done_callback(lambda fut, n=name: fut.result() and secret_exports.append(n))
-            outs.append(out.apply(lambda value, n=name: exports.__setitem__(n, value)))
+            # Field by field: in a preview one unknown field must not hide
+            # the known ones next to it.
+            exports[name] = _settle(exports[name], outs)
         return pulumi.Output.all(*outs)
 
     try:
@@ -216,4 +250,7 @@ def run_program(
         # Let callers check that a rejected config registered nothing.
         exc.planned = list(monitor.planned)  # type: ignore[attr-defined]
         raise
+    for name, value in exports.items():
+        # Masked like secret inputs: the plan is printed.
+        exports[name] = "[secret]" if name in secret_exports else _unbox(value)
     return Plan(resources=sorted(monitor.planned, key=lambda r: r.order), exports=exports, secret_exports=secret_exports)

@@ -200,7 +200,10 @@ def _strip_annotated(annotation: object) -> object:
         return typing.get_args(annotation)[0]
     args = typing.get_args(annotation)
     if args and any(typing.get_origin(a) is typing.Annotated for a in args):
-        return functools.reduce(operator.or_, (_strip_annotated(a) for a in args))
+        stripped = tuple(_strip_annotated(a) for a in args)
+        if typing.get_origin(annotation) in (tuple, list, dict):
+            return typing.get_origin(annotation)[stripped]
+        return functools.reduce(operator.or_, stripped)
     return annotation
 
 

@@ -41,7 +41,11 @@ done
 mkdir -p "$(dirname "$trust")"
 if ! cmp -s "$tmp/ca.crt" "$trust"; then
     install -m 0644 "$tmp/ca.crt" "$trust"
-    update-ca-certificates >/dev/null
+    # Its `rehash` step warns on stderr about ca-certificates.crt (a bundle,
+    # not one certificate) on every run; keep the output for a real failure.
+    if ! out=$(update-ca-certificates 2>&1); then
+        die "update-ca-certificates failed: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
+    fi
 fi
 if [ -n "$reload" ]; then
     sh -c "$reload" || die "the reload command failed: $reload"

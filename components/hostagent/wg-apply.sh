@@ -3,9 +3,16 @@
 # `wg syncconf` while the interface is up; only a change to the [Interface]
 # section (address, port, hooks) restarts it. A config that does not come up
 # is rolled back to the one that worked.
-# usage: wg-apply IFACE GATEWAY(0|1)  < IFACE.conf
+#
+# RULES (optional) admits `internal` services over the tunnel from named
+# peers only: space-separated `proto/port/ip,ip` (`-` for no source). UFW
+# gets one `allow in on IFACE` rule per source, and rules from an earlier
+# deploy that are no longer wanted are deleted (the last set is kept in
+# /etc/hardened-do/IFACE-overlay.rules).
+# usage: wg-apply IFACE GATEWAY(0|1) [RULES]  < IFACE.conf
 iface=$1
 gateway=${2:-0}
+rules=${3:-}
 need wg wireguard-tools
 need wg-quick wireguard-tools
 [ -s "/etc/wireguard/$iface.key" ] || die "/etc/wireguard/$iface.key is missing; run wg-keygen first"
@@ -65,4 +72,38 @@ else
     fi
 fi
 systemctl enable "wg-quick@$iface" >/dev/null 2>&1
+
+if command -v ufw >/dev/null 2>&1; then
+    state=/etc/hardened-do/$iface-overlay.rules
+    mkdir -p /etc/hardened-do
+    : >"$tmp/want"
+    for rule in $rules; do
+        case $rule in
+            tcp/*/* | udp/*/*) ;;
+            *) die "overlay rule refused: $rule" ;;
+        esac
+        proto=${rule%%/*}
+        rest=${rule#*/}
+        port=${rest%%/*}
+        sources=${rest#*/}
+        case $port$sources in
+            *[!0-9.,-]*) die "overlay rule refused: $rule" ;;
+        esac
+        [ "$sources" = - ] && continue
+        for src in $(printf '%s' "$sources" | tr ',' ' '); do
+            echo "$proto $port $src" >>"$tmp/want"
+        done
+    done
+    sort -u -o "$tmp/want" "$tmp/want"
+    [ -f "$state" ] || : >"$state"
+    sort -o "$tmp/had" "$state"
+    comm -23 "$tmp/had" "$tmp/want" | while read -r proto port src; do
+        ufw delete allow in on "$iface" from "$src" to any port "$port" proto "$proto" >/dev/null 2>&1 || true
+    done
+    comm -13 "$tmp/had" "$tmp/want" | while read -r proto port src; do
+        ufw allow in on "$iface" from "$src" to any port "$port" proto "$proto" \
+            comment "hardened-do overlay" >/dev/null || die "ufw refused: $proto $port from $src"
+    done
+    install -m 0644 "$tmp/want" "$state"
+fi
 echo "$iface $action: $(wg show "$iface" peers | wc -l) peers"

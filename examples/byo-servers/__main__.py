@@ -5,7 +5,8 @@ over SSH (pulumi-command), so they work on any Linux servers with a private
 network between them. What they need from you:
 
 * SSH as root, or as a user with passwordless sudo, from where `pulumi up`
-  runs. The deploy key comes from your SSH agent; none goes into state.
+  runs, on each server's `port` (default 22). The deploy key comes from your
+  SSH agent; none goes into state.
 * UDP 51820 open between the servers' private addresses (the mesh), and the
   packages `wireguard-tools` and `openssl` on each server.
 
@@ -18,13 +19,14 @@ import pulumi
 import hardened_do as hd
 
 config = pulumi.Config()
-# [{name, host, private_ip, user?, services?: [{name, port, protocol?, exposure}]}]
+# [{name, host, private_ip, port?, user?, services?: [{name, port, protocol?, exposure}]}]
 servers = config.require_object("servers")
 vpc_cidr = config.require("private_cidr")
 overlay_cidr = config.get("overlay_cidr") or "10.200.0.0/24"
 
 hosts: list[hd.HostConnection] = [
-    {"name": s["name"], "host": s["host"], "user": s.get("user", "root"), "private_ip": s["private_ip"]}
+    {"name": s["name"], "host": s["host"], "port": s.get("port", 22), "user": s.get("user", "root"),
+     "private_ip": s["private_ip"]}
     for s in servers
 ]
 

@@ -263,3 +263,14 @@ def test_readme_library_example_runs(tmp_path, keys):
     (droplet,) = plan.of_type(DROPLET)
     assert droplet.inputs["name"] == "web-1" and droplet.inputs["region"] == "fra1"
     assert plan.exports["ip"]
+
+
+def test_byo_servers_connects_on_each_servers_ssh_port(byo_sample):
+    from tests.program.test_mesh_pki_audit import FakeProviders
+
+    # Providers that record the connection unmasked (the SDK keeps it secret).
+    plan = run_program(byo_sample, program=BYO / "__main__.py", mocks=FakeProviders(command_output=False))
+    for server in byo_sample["hardened-do:servers"]:
+        (command,) = [c for c in plan.of_type(COMMAND) if c.name == f"mesh-key-{server['name']}"]
+        assert command.outputs["connection"]["port"] == server.get("port", 22), server["name"]
+    assert any(s.get("port", 22) != 22 for s in byo_sample["hardened-do:servers"])

@@ -16,6 +16,7 @@ import pytest
 from pulumi.provider.experimental.analyzer import Analyzer
 
 from hardened_do.components.config import Exposure as ModelExposure
+from hardened_do.components.measures_config import MeasuresFields
 from hardened_do.components.config import Host, Protocol as ModelProtocol, Role, Service, StackConfig
 from hardened_do.provider import (
     COMPONENTS,
@@ -120,6 +121,9 @@ def test_flat_args_leave_out_only_deliberately_omitted_model_fields():
     # allow_unlisted_slugs is an escape hatch for slugs newer than this
     # release; a release that knows them is the better fix there.
     omitted = {"package_upgrade", "unattended_upgrades", "wireguard_port", "overlay_cidr", "allow_unlisted_slugs"}
+    # The deploy-time measures (mesh, CA, audit) run from the program, not
+    # from HardenedFleet; their keys are not part of the flat API yet.
+    omitted |= set(MeasuresFields.model_fields)
     missing = set(StackConfig.model_fields) - set(HardenedFleetArgs.__annotations__) - {"name_prefix"}
     assert missing == omitted
 

@@ -358,8 +358,11 @@ def test_connections_use_the_bastion_as_proxy_and_keep_deploy_keys_secret():
     conn = web.inputs["connection"]
     assert conn["host"] == "10.10.0.11" and conn["user"] == "ops" and conn["port"] == 22
     assert conn["proxy"]["host"] == "198.51.100.1"
-    # outlasts the 30 s window of `ufw limit` on SSH (see components/remote.py)
-    assert conn["dialErrorLimit"] == 20 and conn["proxy"]["dialErrorLimit"] == 20
+    # A bounded dial budget: 10 tries of at most 8 s each, bastion included.
+    for c in (conn, conn["proxy"]):
+        assert c["dialErrorLimit"] * c["perDialTimeout"] <= 120
+        # ... whose tries still outlast the 30 s window of a `ufw limit` rule.
+        assert c["dialErrorLimit"] * c["perDialTimeout"] > 30
     # The SDK marks the whole connection secret once any part of it is.
     assert _under("connection.privateKey", web.secret_inputs)
     assert _under("connection.proxy.privateKey", web.secret_inputs)

@@ -30,7 +30,11 @@ def test_planned_resources(plan):
     counts = {t: len(plan.of_type(t)) for t in (VPC, TAG, FIREWALL, DROPLET, NAT, SSHKEY)}
     assert counts == {VPC: 1, TAG: 3, FIREWALL: 3, DROPLET: 4, NAT: 1, SSHKEY: 1}
     components = {r.type for r in plan.resources if not r.custom}
-    assert components == {"hardened-do:index:Network", "hardened-do:index:HardenedHost", "hardened-do:index:AdminSshKeys"}
+    assert components == {
+        "hardened-do:index:Network", "hardened-do:index:HardenedHost", "hardened-do:index:AdminSshKeys",
+        "hardened-do:index:WireGuardMesh", "hardened-do:index:InternalPki", "hardened-do:index:ServiceAudit",
+        "hardened-do:index:BastionExemption",
+    }
 
 
 def test_every_droplet_is_in_the_vpc(plan):
@@ -106,12 +110,14 @@ def test_droplet_settings(plan):
 
 
 def test_outputs_as_documented(plan):
-    assert set(plan.exports) == {"vpc_id", "firewall_ids", "hosts"}
+    assert set(plan.exports) == {"vpc_id", "firewall_ids", "hosts", "ca_cert_pem", "wireguard_admin_configs", "audit"}
     assert set(plan.exports["firewall_ids"]) == {"bastion", "web", "db"}
     hosts = plan.exports["hosts"]
     assert set(hosts) == {"bastion-1", "web-1", "web-2", "db-1"}
     for name, info in hosts.items():
-        assert set(info) == {"role", "private_ip", "public_ip", "ssh"}
+        assert set(info) == {"role", "private_ip", "public_ip", "ssh", "overlay_ip", "cert_expiry"}
+        assert info["overlay_ip"].startswith("10.200.0."), name  # known at preview
+        assert info["cert_expiry"] == "<computed>", name  # known once signed
     bastion_ip = hosts["bastion-1"]["public_ip"]
     assert hosts["bastion-1"]["ssh"] == f"ssh ops@{bastion_ip}"
     assert hosts["db-1"]["public_ip"] is None
@@ -121,7 +127,8 @@ def test_outputs_as_documented(plan):
 def test_no_private_key_material_anywhere_in_the_plan(plan):
     text = plan.to_json()
     assert "PRIVATE KEY" not in text
-    assert plan.secret_exports == []  # the baseline exports nothing secret
+    # The admins' WireGuard client configs are the one secret export.
+    assert plan.secret_exports == ["wireguard_admin_configs"]
 
 
 def test_adding_a_host_changes_no_existing_droplet(plan):

@@ -159,12 +159,16 @@ def test_ufw_rules_follow_the_service_declaration():
     assert "ufw allow proto tcp from 10.10.0.0/20 to any port 22" in web
     assert "from any to any port 22" not in web
     # The bastion: SSH from the admin networks only.
-    assert "ufw limit proto tcp from 203.0.113.0/24 to any port 22" in bastion
+    # Not rate limited from the admin networks: a deploy opens one connection
+    # per command through the bastion, and `ufw limit` would drop the seventh.
+    assert "ufw allow proto tcp from 203.0.113.0/24 to any port 22" in bastion
+    assert "ufw limit" not in bastion
     assert "from any to any port 22" not in bastion
     # The database is never open to the world.
     assert "ufw allow proto tcp from 10.10.0.0/20 to any port 5432" in db
-    # ... and over the WireGuard overlay, which only the host firewall sees.
-    assert "ufw allow proto tcp from 10.200.0.0/24 to any port 5432" in db
+    # ... and not from the whole WireGuard overlay: the mesh admits the source
+    # roles' overlay addresses only, with the peer lists (wg-apply).
+    assert "from 10.200.0.0/24 to any port 5432" not in db
     assert "from any to any port 5432" not in db
     assert "port 5432" not in web
     # WireGuard only inside the VPC.

@@ -269,7 +269,8 @@ def test_private_key_material_is_never_echoed(secret, where, dev_raw):
 
 @pytest.mark.parametrize("value", ["a\nb", "x\x00", "\u2028"])
 @pytest.mark.parametrize(
-    "helper", [render.shell_quote, render.sshd_value, render.apt_string, render.ufw_comment, render.yaml_comment]
+    "helper",
+    [render.shell_quote, render.sshd_value, render.apt_string, render.ufw_comment, render.yaml_comment, render.fail2ban_address],
 )
 def test_escaping_helpers_refuse_control_characters(helper, value):
     with pytest.raises(render.UnsafeValue):
@@ -287,12 +288,16 @@ def test_escaping_helpers_quote_for_their_target(tmp_path):
     with pytest.raises(render.UnsafeValue):
         render.apt_string('04:30"; APT::x "1')
     assert do_name("hd", "me$(id) laptop\u00e9") == "hd-me-id-laptop"
+    assert render.fail2ban_address("203.0.113.0/24") == "203.0.113.0/24"
+    for bad in ("203.0.113.0/24 0.0.0.0/0", "1.2.3.4#x", ""):
+        with pytest.raises(render.UnsafeValue):
+            render.fail2ban_address(bad)
 
 
 def test_every_template_value_goes_through_a_filter():
     for path in render.TEMPLATES.glob("*.j2"):
         for expr in re.findall(r"{{(.*?)}}", path.read_text()):
-            assert re.search(r"\|\s*(shell|sshd|apt_string|ufw_comment)\s*$", expr), f"{path.name}: {{{{{expr}}}}}"
+            assert re.search(r"\|\s*(shell|sshd|apt_string|ufw_comment|fail2ban_address)\s*$", expr), f"{path.name}: {{{{{expr}}}}}"
 
 
 # ---- the over-budget message names the cause ----------------------------------
@@ -301,7 +306,8 @@ def test_every_template_value_goes_through_a_filter():
 def test_over_budget_names_the_ssh_sources_when_they_dominate(dev_raw):
     dev_raw["ssh_allowed_sources"] = [f"198.51.{i // 64}.{(i % 64) * 4}/30" for i in range(220)]
     message = reject(dev_raw)
-    assert "budget" in message and "most of it is ssh_allowed_sources (220 UFW rules)" in message
+    # 220 SSH rules, and as many WireGuard rules for admin peers (mesh on).
+    assert "budget" in message and "most of it is ssh_allowed_sources (440 UFW rules)" in message
 
 
 def test_over_budget_names_the_keys_when_they_dominate(dev_raw):

@@ -21,7 +21,11 @@ ALLOWED = {
     "components.names": set(),
     "components.ssh_public_keys": set(),
     "components.do_slugs": set(),
-    "components.config": {"components.names", "components.ssh_public_keys", "components.do_slugs"},
+    "components.overlay": {"components.names"},
+    "components.measures_config": {"components.names", "components.overlay"},
+    "components.config": {
+        "components.names", "components.ssh_public_keys", "components.do_slugs", "components.measures_config",
+    },
     "components.services": {"components.config"},
     "components.hostagent": set(),
     "cloud_init.render": {"components.config", "components.services", "components.hostagent", "components.names"},

@@ -17,7 +17,7 @@ from hardened_do.components import hostagent
 from hardened_do.components.csr import openssl_config, san_entries
 from tests.conftest import require_tool
 
-SCRIPTS = ["wg-keygen.sh", "wg-apply.sh", "tls-csr.sh", "tls-install.sh", "audit-install.sh"]
+SCRIPTS = ["wg-keygen.sh", "wg-apply.sh", "tls-csr.sh", "tls-install.sh", "audit-install.sh", "fail2ban-ignore.sh"]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

@@ -28,6 +28,8 @@ from hardened_do.components import overlay
 from hardened_do.components.audit import audit_command_fail_on
 from hardened_do.components.stack import parse_stack_config
 from hardened_do.components.csr import openssl_config, san_entries
+from hardened_do.components.measures import overlay_rules
+from hardened_do.components.mesh import overlay_rule_args
 from hardened_do.components.hostagent import CA_TRUST_PATH, TLS_DIR, remote_command, source
 from tests.conftest import require_tool
 
@@ -126,9 +128,16 @@ def mesh(fleet):
     addresses = {k: str(v) for k, v in overlay.allocate(OVERLAY, list(HOSTS)).items()}
     members = [overlay.Member(n, addresses[n], HOSTS[n], keys[n]) for n in HOSTS]
     configs = {n: overlay.render_host_config(n, members, overlay_cidr=OVERLAY) for n in HOSTS}
-    applied = {n: ok(guests[n], remote_command("wg-apply.sh", "wg0", "0", user=ADMIN), input=configs[n]) for n in HOSTS}
+    # The program's own derivation: db-1 admits postgres over wg0 from the web hosts only.
+    rules = overlay_rule_args(overlay_rules(fleet["stack"], list(HOSTS)), addresses, list(HOSTS))
+    applied = {
+        n: ok(guests[n], remote_command("wg-apply.sh", "wg0", "0", *([rules[n]] if n in rules else []), user=ADMIN),
+              input=configs[n])
+        for n in HOSTS
+    }
     TIMINGS["mesh_keys_and_apply_s"] = time.monotonic() - t0
-    return {"keys": keys, "addresses": addresses, "members": members, "configs": configs, "applied": applied}
+    return {"keys": keys, "addresses": addresses, "members": members, "configs": configs, "applied": applied,
+            "rules": rules}
 
 
 def test_each_host_keeps_its_own_key_and_prints_only_the_public_half(fleet, mesh):
@@ -205,12 +214,6 @@ def test_a_broken_config_is_refused_and_the_working_one_stays(fleet, mesh, broke
     assert run(guest, f"ping -c 2 -W 5 {mesh['addresses']['web-1']}", timeout=60).ok
 
 
-OVERLAY_GAP = (
-    "UFW admits private/internal services from vpc_cidr only, so peers cannot reach them over the "
-    "overlay; the host firewall (cloud_init, components/services.py) needs the same rules from overlay_cidr"
-)
-
-
 def test_a_declared_internal_service_over_the_vpc_and_the_overlay(fleet, mesh):
     db, web = fleet["guests"]["db-1"], fleet["guests"]["web-1"]
     ok(db, f"nohup python3 -m http.server {DB_PORT} </dev/null >/tmp/db-http.log 2>&1 & echo $! >/tmp/db-http.pid")
@@ -220,14 +223,20 @@ def test_a_declared_internal_service_over_the_vpc_and_the_overlay(fleet, mesh):
         vpc = run(web, probe.format(HOSTS["db-1"], DB_PORT), timeout=60)
         assert vpc.ok, f"db-1:{DB_PORT} not reachable over the VPC: {vpc.stderr}"
         over_wg0 = run(web, probe.format(mesh["addresses"]["db-1"], DB_PORT), timeout=60)
+        assert over_wg0.ok, f"db-1:{DB_PORT} not reachable from web-1 over wg0: {over_wg0.stderr}"
+        # Narrow the sources to web-2 (as a deploy would after web-1 left the
+        # web role): web-1's rule is deleted, and web-1 is refused over wg0.
+        narrowed = f"tcp/{DB_PORT}/{mesh['addresses']['web-2']}"
+        ok(db, remote_command("wg-apply.sh", "wg0", "0", narrowed, user=ADMIN), input=mesh["configs"]["db-1"])
+        refused = run(web, probe.format(mesh["addresses"]["db-1"], DB_PORT), timeout=60)
+        status = ok(db, "sudo -n ufw status")
     finally:
+        ok(db, remote_command("wg-apply.sh", "wg0", "0", mesh["rules"]["db-1"], user=ADMIN), input=mesh["configs"]["db-1"])
         run(db, "kill $(cat /tmp/db-http.pid)")
         run(db, f"for i in $(seq 30); do ss -Htln | grep -q ':{DB_PORT} ' || exit 0; sleep 1; done")
-    if not over_wg0.ok:
-        # Known gap outside this module; when it is fixed this branch stops
-        # running and the assertion below holds.
-        pytest.xfail(OVERLAY_GAP)
-    assert over_wg0.ok
+    assert not refused.ok, "web-1 still reaches postgres over wg0 after it left the sources"
+    assert mesh["addresses"]["web-2"] in status and mesh["addresses"]["web-1"] not in status, status
+    assert OVERLAY not in status, status  # never the whole overlay range
 
 
 # --------------------------------------------------------------- TLS
