@@ -23,10 +23,14 @@ import yaml
 # subpackages of hardened_do once installed; import the sibling either way.
 if "." in __package__:
     from ..components.config import StackConfig
+    from ..components.reboots import reboot_time
     from ..components.services import expected_listeners, ufw_rules
 else:
     from components.config import StackConfig
+    from components.reboots import reboot_time
     from components.services import expected_listeners, ufw_rules
+
+from . import early_firewall
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -84,6 +88,19 @@ PACKAGES = (
     "unattended-upgrades",
     "wireguard-tools",
 )
+# What Lynis looks for beyond the seven measures: an audit trail (auditd),
+# process accounting and activity history (acct, sysstat).
+AUDIT_PACKAGES = ("auditd", "acct", "sysstat")
+# Drivers a droplet never needs: uncommon network protocols (Lynis NETW-3200),
+# USB and FireWire storage (USB-1000, STRG-1846), rarely used file systems.
+# squashfs stays: Ubuntu's snaps mount it.
+BLOCKED_MODULES = (
+    "dccp", "sctp", "rds", "tipc", "usb-storage", "firewire-core", "firewire-ohci",
+    "cramfs", "freevxfs", "jffs2", "hfs", "hfsplus", "udf",
+)
+FIREWIRE = ("firewire-core", "firewire-ohci")
+# Stands in for the host's reboot minute in the cached per-role body.
+_REBOOT_PLACEHOLDER = "@@hardened-do-reboot-time@@"
 
 
 @lru_cache(maxsize=1)
@@ -106,12 +123,28 @@ def _file(path: str, content: str, permissions: str = "0644") -> dict:
     return {"path": path, "content": content, "owner": "root:root", "permissions": permissions}
 
 
-def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
+def boot_filter_command(stack: StackConfig, role: str) -> str:
+    """The `bootcmd` entry that filters inbound traffic until UFW takes over."""
+    return _template("boot-filter.sh.j2", rules=early_firewall.rule_lines(ufw_rules(stack, role)), **_filter_names())
+
+
+def _filter_names() -> dict:
+    return {
+        "table": early_firewall.TABLE,
+        "chain": early_firewall.CHAIN,
+        "state_dir": early_firewall.STATE_DIR,
+        "handed_over": early_firewall.HANDED_OVER,
+        "log": early_firewall.LOG,
+    }
+
+
+def build_cloud_config(stack: StackConfig, host_name: str, *, _reboot_time: str | None = None) -> dict:
     """The cloud-config of `host_name` as a dict (what `render_user_data` dumps)."""
     host = stack.host(host_name)
     is_bastion = stack.bastion_role == host.role
     admin_keys = [k.openssh for k in stack.admin_keys()]
     firewall_cmds = [r.command() for r in ufw_rules(stack, host.role)]
+    banner = _template("issue.j2")
 
     files = [
         _file(
@@ -125,7 +158,7 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
             "0600",
         ),
         _file("/usr/local/sbin/hardened-do-sshd", _template("apply-sshd.sh.j2"), "0755"),
-        _file("/usr/local/sbin/hardened-do-firewall", _template("firewall.sh.j2", rules=firewall_cmds), "0755"),
+        _file("/usr/local/sbin/hardened-do-firewall", _template("firewall.sh.j2", rules=firewall_cmds, **_filter_names()), "0755"),
         _file("/etc/fail2ban/jail.d/hardened-do.local", _template("fail2ban.local.j2")),
         # Named after the distributions' own 20auto-upgrades and
         # 50unattended-upgrades so ours are read later and win, without
@@ -136,21 +169,30 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
             _template(
                 "unattended-upgrades.conf.j2",
                 automatic_reboot=stack.unattended_upgrades.automatic_reboot,
-                reboot_time=stack.unattended_upgrades.reboot_time,
+                debian=stack.image_for(host).startswith("debian-"),
+                reboot_time=_reboot_time or reboot_time(stack, host_name),
             ),
         ),
         _file("/etc/sysctl.d/60-hardened-do.conf", _template("sysctl.conf.j2")),
+        _file("/usr/local/sbin/hardened-do-baseline", _template("baseline.sh.j2"), "0755"),
+        _file("/etc/modprobe.d/hardened-do.conf", _template("modprobe.conf.j2", modules=BLOCKED_MODULES, firewire=FIREWIRE)),
+        _file("/etc/security/limits.d/60-hardened-do.conf", _template("limits.conf.j2")),
+        _file("/etc/issue", banner),
+        _file("/etc/audit/rules.d/60-hardened-do.rules", _template("audit.rules.j2"), "0640"),
+        _file("/etc/default/sysstat", 'ENABLED="true"\n'),
         # cloud-init's locale module calls update-locale (package `locales`)
         # unless the system locale already matches; writing it first makes the
         # module a no-op on images with and without that package.
         _file("/etc/default/locale", "LANG=C.UTF-8\n"),
         _file(
             SERVICES_FILE,
-            json.dumps(expected_listeners(stack, host.role), indent=2, sort_keys=True) + "\n",
+            json.dumps(expected_listeners(stack, host.role), separators=(",", ":"), sort_keys=True) + "\n",
         ),
     ]
 
     config: dict = {
+        # Before anything else, on every boot until UFW has taken over.
+        "bootcmd": [boot_filter_command(stack, host.role)],
         "disable_root": True,
         "ssh_pwauth": False,
         "ssh_deletekeys": True,
@@ -174,12 +216,14 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
         "write_files": files,
         "package_update": True,
         "package_upgrade": stack.package_upgrade,
-        "packages": list(PACKAGES),
+        "packages": [*PACKAGES, *AUDIT_PACKAGES],
         "runcmd": [
             ["passwd", "--lock", "root"],
             ["/usr/local/sbin/hardened-do-sshd"],
             ["/usr/local/sbin/hardened-do-firewall"],
+            ["/usr/local/sbin/hardened-do-baseline"],
             ["systemctl", "restart", "systemd-sysctl.service"],
+            ["augenrules", "--load"],
             ["systemctl", "enable", "--now", "fail2ban.service"],
             ["systemctl", "restart", "fail2ban.service"],
             ["systemctl", "enable", "--now", "apt-daily.timer", "apt-daily-upgrade.timer"],
@@ -215,7 +259,7 @@ def _role_body(stack: StackConfig, host_name: str) -> str:
     # Everything in it depends on the role and the image only.
     key = ("cloud-config", host.role, stack.image_for(host))
     if key not in stack._derived:
-        config = build_cloud_config(stack, host_name)
+        config = build_cloud_config(stack, host_name, _reboot_time=_REBOOT_PLACEHOLDER)
         stack._derived[key] = yaml.dump(
             config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000
         )
@@ -225,8 +269,10 @@ def _role_body(stack: StackConfig, host_name: str) -> str:
 def render_user_data(stack: StackConfig, host_name: str) -> str:
     """The exact user-data string the program sends for `host_name`.
 
-    Identical for every host of a role but for the comment naming the host:
-    nothing in it depends on the other hosts (principle 4).
+    Identical for every host of a role but for the comment naming the host
+    and its reboot minute (`components.reboots`), which depends on the names
+    of the hosts listed before it in its role only.
     """
     host = stack.host(host_name)
-    return f"#cloud-config\n# hardened-do: host {host.name}, role {host.role}\n{_role_body(stack, host_name)}"
+    body = _role_body(stack, host_name).replace(_REBOOT_PLACEHOLDER, reboot_time(stack, host_name))
+    return f"#cloud-config\n# hardened-do: host {host.name}, role {host.role}\n{body}"

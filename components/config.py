@@ -236,6 +236,15 @@ class UnattendedUpgrades(_Strict):
         True, description="Reboot automatically when an update needs it."
     )
     reboot_time: str = Field("04:30", description="Reboot window start, HH:MM in the host's time zone (UTC).")
+    reboot_window_minutes: int = Field(
+        60,
+        ge=1,
+        le=1440,
+        description=(
+            "Width of the reboot window: each host reboots at its own minute inside it, "
+            "never two hosts of one role at the same minute."
+        ),
+    )
 
     @field_validator("reboot_time")
     @classmethod
@@ -603,7 +612,10 @@ def _check_plan(stack: StackConfig) -> None:
 
     from .services import check_firewall_limits
 
+    from .reboots import check_reboot_window
+
     problems = [f"{PROJECT}:{p}" for p in check_firewall_limits(stack)]
+    problems += [f"{PROJECT}:{p}" for p in check_reboot_window(stack)]
     for i, host in enumerate(stack.hosts):
         size = len(render_user_data(stack, host.name).encode())
         if size > USER_DATA_BUDGET:
