@@ -41,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 from cloud_init import render_user_data  # noqa: E402
 from components.config import parse_stack_config  # noqa: E402
-from testbed.image import build_image  # noqa: E402
+from cloud_init.render import AUDIT_PACKAGES, PACKAGES as HARDENING_PACKAGES  # noqa: E402
+from testbed.image import PACKAGES as IMAGE_PACKAGES, build_image  # noqa: E402
 from testbed.userdata import minimal_user_data  # noqa: E402
 from testbed.vm import Cluster, make_ssh_key  # noqa: E402
 
@@ -110,8 +111,15 @@ def bench_stack(public_key: str):
     )
 
 
-def hardened_user_data(public_key: str) -> str:
-    return render_user_data(bench_stack(public_key), "bench")
+def hardened_user_data(public_key: str, baked: bool = False) -> str:
+    return render_user_data(bench_stack(public_key), "bench", baked=baked)
+
+
+def baked_image():
+    """The image plus the packages the hardening installs: what a snapshot
+    built from the same cloud-config holds (configuration still comes from
+    user-data at boot)."""
+    return build_image(tuple(sorted({*IMAGE_PACKAGES, *HARDENING_PACKAGES, *AUDIT_PACKAGES})))
 
 
 def with_listeners(user_data: str) -> str:
@@ -201,10 +209,10 @@ def phase_boot(label, image, user_data, user, key, args, tmp) -> dict:
             "blame": blame(ssh),
             "early_listeners": early_listeners(ssh),
         }
-        if label == "hardened":
+        if label != "stock":
             row["boot_filter_log"] = ssh("sudo cat /var/lib/hardened-do/boot-filter.log; cat /proc/uptime; date +%s.%N").stdout
         if not args.skip_lynis:
-            if label == "hardened":
+            if label != "stock":
                 ssh("sudo unattended-upgrade >/dev/null 2>&1 || true", timeout=3600)
             row["lynis"], row["suggestions"] = lynis(ssh)
     print(f"# {label}: {json.dumps({k: v for k, v in row.items() if k not in ('suggestions',)})}", file=sys.stderr, flush=True)
@@ -256,7 +264,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-lynis", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800)
-    parser.add_argument("--only", choices=("stock", "hardened", "window"), help="run just one phase")
+    parser.add_argument("--only", choices=("stock", "hardened", "baked", "window"), help="run just one phase")
+    parser.add_argument("--skip-baked", action="store_true", help="no guest from the baked image")
     args = parser.parse_args()
     image = build_image()
     rows, window = [], None
@@ -266,6 +275,8 @@ def main() -> int:
             rows.append(phase_boot("stock", image, minimal_user_data(key.public, user="tester"), "tester", key, args, tmp))
         if args.only in (None, "hardened"):
             rows.append(phase_boot("hardened", image, hardened_user_data(key.public), "ops", key, args, tmp))
+        if args.only == "baked" or (args.only is None and not args.skip_baked):
+            rows.append(phase_boot("baked", baked_image(), hardened_user_data(key.public, baked=True), "ops", key, args, tmp))
         if args.only in (None, "window"):
             window = phase_window(image, key, args, tmp)
 
@@ -275,8 +286,10 @@ def main() -> int:
         for r in rows:
             print(f"{r['guest']:<10}{fmt(r['ssh']):>15}{fmt(r['cloud_init']):>19}{fmt(r['uptime']):>16}{r['status']:>9}{r.get('lynis', '-'):>13}")
         by = {r["guest"]: r for r in rows}
-        if {"stock", "hardened"} <= by.keys() and by["stock"]["cloud_init"] and by["hardened"]["cloud_init"]:
-            print(f"boot-to-hardened / stock: {by['hardened']['cloud_init'] / by['stock']['cloud_init']:.2f}x (goal 1.5x)")
+        if "stock" in by and by["stock"]["cloud_init"]:
+            for label in ("hardened", "baked"):
+                if label in by and by[label]["cloud_init"]:
+                    print(f"{label} / stock (cloud-init done): {by[label]['cloud_init'] / by['stock']['cloud_init']:.2f}x (goal 1.5x)")
         for r in rows:
             print(f"\n{r['guest']}: cloud-init analyze blame (top)")
             for line in r["blame"]:

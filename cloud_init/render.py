@@ -138,8 +138,15 @@ def _filter_names() -> dict:
     }
 
 
-def build_cloud_config(stack: StackConfig, host_name: str, *, _reboot_time: str | None = None) -> dict:
-    """The cloud-config of `host_name` as a dict (what `render_user_data` dumps)."""
+def build_cloud_config(
+    stack: StackConfig, host_name: str, *, baked: bool = False, _reboot_time: str | None = None
+) -> dict:
+    """The cloud-config of `host_name` as a dict (what `render_user_data` dumps).
+
+    `baked`: the droplet boots from an image that already has `PACKAGES` and
+    `AUDIT_PACKAGES` (a snapshot built from this cloud-config), so the boot
+    skips the package steps; everything else is applied as usual.
+    """
     host = stack.host(host_name)
     is_bastion = stack.bastion_role == host.role
     admin_keys = [k.openssh for k in stack.admin_keys()]
@@ -214,8 +221,8 @@ def build_cloud_config(stack: StackConfig, host_name: str, *, _reboot_time: str 
             }
         ],
         "write_files": files,
-        "package_update": True,
-        "package_upgrade": stack.package_upgrade,
+        "package_update": not baked,
+        "package_upgrade": stack.package_upgrade and not baked,
         "packages": [*PACKAGES, *AUDIT_PACKAGES],
         "runcmd": [
             ["passwd", "--lock", "root"],
@@ -229,6 +236,8 @@ def build_cloud_config(stack: StackConfig, host_name: str, *, _reboot_time: str 
             ["systemctl", "enable", "--now", "apt-daily.timer", "apt-daily-upgrade.timer"],
         ],
     }
+    if baked:
+        del config["packages"]
     if stack.trusted_ca_pem:
         config["ca_certs"] = {"trusted": [stack.trusted_ca_pem]}
     return config
@@ -254,19 +263,19 @@ def _str_presenter(dumper, data: str):
 _Dumper.add_representer(str, _str_presenter)
 
 
-def _role_body(stack: StackConfig, host_name: str) -> str:
+def _role_body(stack: StackConfig, host_name: str, baked: bool = False) -> str:
     host = stack.host(host_name)
     # Everything in it depends on the role and the image only.
-    key = ("cloud-config", host.role, stack.image_for(host))
+    key = ("cloud-config", host.role, stack.image_for(host), baked)
     if key not in stack._derived:
-        config = build_cloud_config(stack, host_name, _reboot_time=_REBOOT_PLACEHOLDER)
+        config = build_cloud_config(stack, host_name, baked=baked, _reboot_time=_REBOOT_PLACEHOLDER)
         stack._derived[key] = yaml.dump(
             config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000
         )
     return stack._derived[key]
 
 
-def render_user_data(stack: StackConfig, host_name: str) -> str:
+def render_user_data(stack: StackConfig, host_name: str, *, baked: bool = False) -> str:
     """The exact user-data string the program sends for `host_name`.
 
     Identical for every host of a role but for the comment naming the host
@@ -274,5 +283,5 @@ def render_user_data(stack: StackConfig, host_name: str) -> str:
     of the hosts listed before it in its role only.
     """
     host = stack.host(host_name)
-    body = _role_body(stack, host_name).replace(_REBOOT_PLACEHOLDER, reboot_time(stack, host_name))
+    body = _role_body(stack, host_name, baked).replace(_REBOOT_PLACEHOLDER, reboot_time(stack, host_name))
     return f"#cloud-config\n# hardened-do: host {host.name}, role {host.role}\n{body}"

@@ -282,3 +282,12 @@ def test_every_host_fits_the_budget_with_a_ca(image):
     st = stack(raw, image=image, trusted_ca_pem=CA_PEM)
     for h in st.hosts:
         assert len(render_user_data(st, h.name).encode()) < 16 * 1024, h.name
+
+
+def test_baked_rendering_skips_only_the_package_steps():
+    st = stack()
+    full = cfg(st, "web-1")
+    baked = yaml.safe_load(render_user_data(st, "web-1", baked=True))
+    assert "packages" not in baked and baked["package_update"] is False and baked["package_upgrade"] is False
+    rest = {k: v for k, v in full.items() if k not in ("packages", "package_update", "package_upgrade")}
+    assert rest == {k: v for k, v in baked.items() if k not in ("package_update", "package_upgrade")}
