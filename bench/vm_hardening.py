@@ -73,7 +73,7 @@ LEFT = {
     "DEB-0831": "needrestart: restarts services on its own; unattended-upgrades reboots in the window",
     "DEB-0880": "fail2ban: Lynis wants jail.local; our settings are in jail.d/hardened-do.local",
     "NETW-3200": "protocols are refused by modprobe; Lynis may still list them",
-    "SSH-7408": "sshd Port 22 kept (the cloud firewall and UFW decide who reaches it); MaxSessions 4 for multiplexed deploy sessions",
+    "SSH-7408": "sshd stays on port 22 (the cloud firewall and UFW decide who reaches it; a moved port hides nothing from a scan)",
     "LOGG-2154": "remote logging: needs a log host, which is deployment-specific",
     "LOGG-2190": "deleted files in use: transient after package upgrades",
     "BANN-7126": "banner wording",
