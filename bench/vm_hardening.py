@@ -269,6 +269,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--only", choices=("stock", "hardened", "baked", "window"), help="run just one phase")
     parser.add_argument("--skip-baked", action="store_true", help="no guest from the baked image")
+    parser.add_argument("--skip-window", action="store_true", help="no exposure-window phase")
     args = parser.parse_args()
     image = build_image()
     rows, window = [], None
@@ -280,7 +281,7 @@ def main() -> int:
             rows.append(phase_boot("hardened", image, hardened_user_data(key.public), "ops", key, args, tmp))
         if args.only == "baked" or (args.only is None and not args.skip_baked):
             rows.append(phase_boot("baked", baked_image(), hardened_user_data(key.public, baked=True), "ops", key, args, tmp))
-        if args.only in (None, "window"):
+        if args.only == "window" or (args.only is None and not args.skip_window):
             window = phase_window(image, key, args, tmp)
 
     fmt = lambda v: f"{v:.1f}" if isinstance(v, float) else "-"  # noqa: E731
