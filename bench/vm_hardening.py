@@ -166,7 +166,7 @@ def early_listeners(ssh) -> list[str]:
     """Listening sockets whose unit started before cloud-init's network stage."""
     script = r"""
 ci=$(systemctl show -p ExecMainStartTimestampMonotonic --value cloud-init.service)
-sudo ss -H -tulpn | while read -r proto _ _ local _ users; do
+sudo ss -H -tulpn | while read -r proto _ _ _ local _ users; do
   pid=$(echo "$users" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
   [ -n "$pid" ] || continue
   unit=$(ps -o unit= -p "$pid" | tr -d ' ')
