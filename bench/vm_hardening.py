@@ -221,7 +221,7 @@ def phase_boot(label, image, user_data, user, key, args, tmp) -> dict:
     return row
 
 
-def phase_window(image, key, args, tmp) -> dict:
+def phase_window(image, key, args, tmp, baked: bool = False) -> dict:
     """Seconds during which something answered that should not, from the target's qemu start."""
     probe = (Path(__file__).parent / "exposure_probe.py").read_text()
     cluster = Cluster(image=image, vpc_cidr="10.10.0.0/16")
@@ -240,8 +240,9 @@ def phase_window(image, key, args, tmp) -> dict:
         probe_start = time.monotonic()
         time.sleep(3)
         first = pssh("head -1 /tmp/probe.jsonl").stdout.strip()
-        target = cluster.add("target", with_listeners(hardened_user_data(key.public)), vpc_ip=f"{TARGET_IP}/16",
-                             ssh_user="ops", ssh_key=key.path, public_keys=[key.public])
+        target = cluster.add("target", with_listeners(hardened_user_data(key.public, baked=baked)),
+                             vpc_ip=f"{TARGET_IP}/16", ssh_user="ops", ssh_key=key.path, public_keys=[key.public],
+                             image=baked_image() if baked else image)
         started = time.monotonic()
         target.wait_for_ssh(args.timeout)
         status = target.wait_for_cloud_init(args.timeout)
@@ -270,6 +271,8 @@ def main() -> int:
     parser.add_argument("--only", choices=("stock", "hardened", "baked", "window"), help="run just one phase")
     parser.add_argument("--skip-baked", action="store_true", help="no guest from the baked image")
     parser.add_argument("--skip-window", action="store_true", help="no exposure-window phase")
+    parser.add_argument("--window-baked", action="store_true",
+                        help="probe a target booted from the baked image (the hand-over comes sooner)")
     parser.add_argument("--no-upgrade", action="store_true",
                         help="audit without installing pending security updates first (Lynis PKGS-7392 then costs points)")
     args = parser.parse_args()
@@ -284,7 +287,7 @@ def main() -> int:
         if args.only == "baked" or (args.only is None and not args.skip_baked):
             rows.append(phase_boot("baked", baked_image(), hardened_user_data(key.public, baked=True), "ops", key, args, tmp))
         if args.only == "window" or (args.only is None and not args.skip_window):
-            window = phase_window(image, key, args, tmp)
+            window = phase_window(image, key, args, tmp, baked=args.window_baked)
 
     fmt = lambda v: f"{v:.1f}" if isinstance(v, float) else "-"  # noqa: E731
     if rows:
