@@ -31,6 +31,10 @@ def config_for(n: int) -> dict:
     hosts = [{"name": "bastion-1", "role": "bastion"}]
     hosts += [{"name": f"h-{i}", "role": ROLES[i % len(ROLES)]} for i in range(1, n)]
     config["hardened-do:hosts"] = hosts
+    # One reboot minute per host of a role: 150 web hosts need a wider window.
+    config["hardened-do:unattended_upgrades"] = {
+        **config.get("hardened-do:unattended_upgrades", {}), "reboot_window_minutes": 180,
+    }
     return config
 
 

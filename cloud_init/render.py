@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,8 +23,12 @@ import yaml
 
 from ..components.config import USER_DATA_BUDGET, USER_DATA_LIMIT, StackConfig
 from ..components.hostagent import SERVICES_PATH
+from ..components.memo import StackMemo
 from ..components.names import SSH_GROUP
+from ..components.reboots import reboot_time
 from ..components.services import expected_listeners, ufw_rules
+
+from . import early_firewall
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -81,6 +84,19 @@ PACKAGES = (
     "unattended-upgrades",
     "wireguard-tools",
 )
+# What Lynis looks for beyond the seven measures: an audit trail (auditd),
+# process accounting and activity history (acct, sysstat).
+AUDIT_PACKAGES = ("auditd", "acct", "sysstat")
+# Drivers a droplet never needs: uncommon network protocols (Lynis NETW-3200),
+# USB and FireWire storage (USB-1000, STRG-1846), rarely used file systems.
+# squashfs stays: Ubuntu's snaps mount it.
+BLOCKED_MODULES = (
+    "dccp", "sctp", "rds", "tipc", "usb-storage", "firewire-core", "firewire-ohci",
+    "cramfs", "freevxfs", "jffs2", "hfs", "hfsplus", "udf",
+)
+FIREWIRE = ("firewire-core", "firewire-ohci")
+# Stands in for the host's reboot minute in the cached per-role body.
+_REBOOT_PLACEHOLDER = "@@hardened-do-reboot-time@@"
 
 
 # ---- one escaping helper per target --------------------------------------------
@@ -140,6 +156,14 @@ def ufw_comment(value: object) -> str:
     return shlex.quote(text)
 
 
+def config_token(value: object) -> str:
+    """One bare word of a whitespace-separated config file (modprobe.d)."""
+    text = _text(value, "config")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text):
+        raise UnsafeValue("config: a word may hold only letters, digits, '_', '.' and '-'")
+    return text
+
+
 def fail2ban_address(value: object) -> str:
     """One entry of a fail2ban address list (`ignoreip`): an address or CIDR,
     space-separated from the next, so nothing but address characters."""
@@ -163,6 +187,7 @@ FILTERS = {
     "apt_string": apt_string,
     "ufw_comment": ufw_comment,
     "fail2ban_address": fail2ban_address,
+    "config_token": config_token,
 }
 
 
@@ -202,12 +227,35 @@ def fail2ban_ignore_sources(stack: StackConfig, role: str) -> list[str]:
     return [s for s in stack.ssh_allowed_sources if not s.endswith("/0")]
 
 
-def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
-    """The cloud-config of `host_name` as a dict (what `render_user_data` dumps)."""
+def boot_filter_command(stack: StackConfig, role: str) -> str:
+    """The `bootcmd` entry that filters inbound traffic until UFW takes over."""
+    return _template("boot-filter.sh.j2", rules=early_firewall.rule_lines(ufw_rules(stack, role)), **_filter_names())
+
+
+def _filter_names() -> dict:
+    return {
+        "table": early_firewall.TABLE,
+        "chain": early_firewall.CHAIN,
+        "state_dir": early_firewall.STATE_DIR,
+        "handed_over": early_firewall.HANDED_OVER,
+        "log": early_firewall.LOG,
+    }
+
+
+def build_cloud_config(
+    stack: StackConfig, host_name: str, *, baked: bool = False, _reboot_time: str | None = None
+) -> dict:
+    """The cloud-config of `host_name` as a dict (what `render_user_data` dumps).
+
+    `baked`: the droplet boots from an image that already has `PACKAGES` and
+    `AUDIT_PACKAGES` (a snapshot built from this cloud-config), so the boot
+    skips the package steps; everything else is applied as usual.
+    """
     host = stack.host(host_name)
     is_bastion = stack.bastion_role == host.role
     admin_keys = [k.openssh for k in stack.admin_keys()]
     firewall_rules = ufw_rules(stack, host.role)
+    banner = _template("issue.j2")
 
     files = [
         _file(
@@ -221,7 +269,11 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
             "0600",
         ),
         _file("/usr/local/sbin/hardened-do-sshd", _template("apply-sshd.sh.j2"), "0755"),
-        _file("/usr/local/sbin/hardened-do-firewall", _template("firewall.sh.j2", rules=firewall_rules), "0755"),
+        _file(
+            "/usr/local/sbin/hardened-do-firewall",
+            _template("firewall.sh.j2", rules=firewall_rules, **_filter_names()),
+            "0755",
+        ),
         _file(
             "/etc/fail2ban/jail.d/hardened-do.local",
             _template("fail2ban.local.j2", ignore_sources=fail2ban_ignore_sources(stack, host.role)),
@@ -235,21 +287,30 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
             _template(
                 "unattended-upgrades.conf.j2",
                 automatic_reboot=stack.unattended_upgrades.automatic_reboot,
-                reboot_time=stack.unattended_upgrades.reboot_time,
+                debian=stack.image_for(host).startswith("debian-"),
+                reboot_time=_reboot_time or reboot_time(stack, host_name),
             ),
         ),
         _file("/etc/sysctl.d/60-hardened-do.conf", _template("sysctl.conf.j2")),
+        _file("/usr/local/sbin/hardened-do-baseline", _template("baseline.sh.j2"), "0755"),
+        _file("/etc/modprobe.d/hardened-do.conf", _template("modprobe.conf.j2", modules=BLOCKED_MODULES, firewire=FIREWIRE)),
+        _file("/etc/security/limits.d/60-hardened-do.conf", _template("limits.conf.j2")),
+        _file("/etc/issue", banner),
+        _file("/etc/audit/rules.d/60-hardened-do.rules", _template("audit.rules.j2"), "0640"),
+        _file("/etc/default/sysstat", 'ENABLED="true"\n'),
         # cloud-init's locale module calls update-locale (package `locales`)
         # unless the system locale already matches; writing it first makes the
         # module a no-op on images with and without that package.
         _file("/etc/default/locale", "LANG=C.UTF-8\n"),
         _file(
             SERVICES_PATH,
-            json.dumps(expected_listeners(stack, host.role), indent=2, sort_keys=True) + "\n",
+            json.dumps(expected_listeners(stack, host.role), separators=(",", ":"), sort_keys=True) + "\n",
         ),
     ]
 
     config: dict = {
+        # Before anything else, on every boot until UFW has taken over.
+        "bootcmd": [boot_filter_command(stack, host.role)],
         "disable_root": True,
         "ssh_pwauth": False,
         "ssh_deletekeys": True,
@@ -271,19 +332,23 @@ def build_cloud_config(stack: StackConfig, host_name: str) -> dict:
             }
         ],
         "write_files": files,
-        "package_update": True,
-        "package_upgrade": stack.package_upgrade,
-        "packages": list(PACKAGES),
+        "package_update": not baked,
+        "package_upgrade": stack.package_upgrade and not baked,
+        "packages": [*PACKAGES, *AUDIT_PACKAGES],
         "runcmd": [
             ["passwd", "--lock", "root"],
             ["/usr/local/sbin/hardened-do-sshd"],
             ["/usr/local/sbin/hardened-do-firewall"],
+            ["/usr/local/sbin/hardened-do-baseline"],
             ["systemctl", "restart", "systemd-sysctl.service"],
+            ["augenrules", "--load"],
             ["systemctl", "enable", "--now", "fail2ban.service"],
             ["systemctl", "restart", "fail2ban.service"],
             ["systemctl", "enable", "--now", "apt-daily.timer", "apt-daily-upgrade.timer"],
         ],
     }
+    if baked:
+        del config["packages"]
     if stack.trusted_ca_pem:
         config["ca_certs"] = {"trusted": [stack.trusted_ca_pem]}
     return config
@@ -309,41 +374,33 @@ def _str_presenter(dumper, data: str):
 _Dumper.add_representer(str, _str_presenter)
 
 
-# Rendered role bodies of the last few stacks, by the stack object's identity.
-# Every host of a role shares its body, and a fleet of hundreds of hosts should
-# not render it hundreds of times. Models are frozen, so one object always
-# renders the same; each entry holds the stack itself, so its id cannot be
-# reused by another object while the entry exists.
-_ROLE_BODIES: OrderedDict[int, tuple[StackConfig, dict[tuple[str, str], str]]] = OrderedDict()
-_ROLE_BODIES_KEPT = 4
+# Every host of a role (and image) shares its body: rendered once per stack.
+_ROLE_BODIES = StackMemo()
 
 
-def _role_body(stack: StackConfig, host_name: str) -> str:
+def _role_body(stack: StackConfig, host_name: str, baked: bool = False) -> str:
     host = stack.host(host_name)
-    entry = _ROLE_BODIES.get(id(stack))
-    if entry is None or entry[0] is not stack:
-        entry = (stack, {})
-        _ROLE_BODIES[id(stack)] = entry
-        while len(_ROLE_BODIES) > _ROLE_BODIES_KEPT:
-            _ROLE_BODIES.popitem(last=False)
-    bodies = entry[1]
     # Everything in it depends on the role and the image only.
-    key = (host.role, stack.image_for(host))
-    if key not in bodies:
-        config = build_cloud_config(stack, host_name)
-        bodies[key] = yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
-    return bodies[key]
+    key = (host.role, stack.image_for(host), baked)
+
+    def render() -> str:
+        config = build_cloud_config(stack, host_name, baked=baked, _reboot_time=_REBOOT_PLACEHOLDER)
+        return yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
+
+    return _ROLE_BODIES.get(stack, key, render)
 
 
-def render_user_data(stack: StackConfig, host_name: str) -> str:
+def render_user_data(stack: StackConfig, host_name: str, *, baked: bool = False) -> str:
     """The exact user-data string the program sends for `host_name`.
 
-    Identical for every host of a role but for the comment naming the host:
-    nothing in it depends on the other hosts (principle 4).
+    Identical for every host of a role but for the comment naming the host
+    and its reboot minute (`components.reboots`), which depends on the names
+    of the hosts listed before it in its role only.
     """
     host = stack.host(host_name)
     comment = yaml_comment(f"hardened-do: host {host.name}, role {host.role}")
-    return f"#cloud-config\n{comment}\n{_role_body(stack, host_name)}"
+    body = _role_body(stack, host_name, baked).replace(_REBOOT_PLACEHOLDER, reboot_time(stack, host_name))
+    return f"#cloud-config\n{comment}\n{body}"
 
 
 def _indented(text: str, indent: int = 6) -> int:
@@ -364,7 +421,7 @@ def user_data_parts(stack: StackConfig, host_name: str) -> dict[str, int]:
         if r.comment == "hardened-do ssh" or (r.comment == "hardened-do wireguard" and r.source in admin_networks)
     ]
     service_rules = [r for r in rules if r not in ssh_rules]
-    listeners = json.dumps(expected_listeners(stack, role), indent=2, sort_keys=True)
+    listeners = json.dumps(expected_listeners(stack, role), separators=(",", ":"), sort_keys=True)
     keys = stack.admin_ssh_keys
     return {
         f"the services of role {role!r} and their allowed_sources "

@@ -21,12 +21,15 @@ from .config import (
     read_pulumi_config,
     read_stack_file,
 )
+from .reboots import check_reboot_window
 from .services import check_firewall_limits
 
 
 def check_derived_limits(stack: StackConfig) -> None:
-    """DigitalOcean's per-firewall rule limit and our user-data budget."""
+    """DigitalOcean's per-firewall rule limit, a reboot minute for every host
+    in its window, and our user-data budget."""
     problems = [f"{PROJECT}:{p}" for p in check_firewall_limits(stack)]
+    problems += [f"{PROJECT}:{p}" for p in check_reboot_window(stack)]
     problems += [f"{PROJECT}:{p}" for p in user_data_problems(stack)]
     if problems:
         raise ConfigError(problems)

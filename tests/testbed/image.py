@@ -83,6 +83,9 @@ PACKAGES: tuple[str, ...] = (
     "apt-utils",
     "cron",
     "logrotate",
+    # nftables ("important" too): DO's debian-12-x64 has `nft`, and the
+    # hardened user-data filters with it from its first boot stage
+    "nftables",
 )
 
 # Run inside the new root (chroot) after debootstrap. Part of the cache key.

@@ -13,6 +13,8 @@ import yaml
 
 from hardened_do.cloud_init import cli
 from hardened_do.cloud_init.render import render_user_data
+from hardened_do.components.reboots import reboot_time
+from hardened_do.components.config import USER_DATA_BUDGET
 from hardened_do.components.stack import load_stack_file, parse_stack_config
 from hardened_do.components.services import expected_listeners
 from tests.conftest import ROOT, dev_config, make_ca_pem, require_tool
@@ -147,7 +149,11 @@ def test_ufw_default_deny_and_enabled_last():
     script = _ufw("web-1")
     assert "ufw default deny incoming" in script
     assert "ufw default deny routed" in script
-    assert script.strip().endswith("ufw --force enable")
+    # UFW is enabled once every rule is in; the boot filter goes only after
+    # that (tests/unit/test_boot_hardening.py).
+    lines = script.splitlines()
+    enable = lines.index("ufw --force enable")
+    assert all(i < enable for i, line in enumerate(lines) if line.startswith("ufw ") and i != enable)
 
 
 def test_ufw_rules_follow_the_service_declaration():
@@ -187,7 +193,9 @@ def test_unattended_upgrades_security_only_with_reboot_window(dev_raw):
     cfg = cloud_config("web-1")
     assert {"unattended-upgrades", "fail2ban", "ufw", "wireguard-tools"} <= set(cfg["packages"])
     conf = files(cfg)["/etc/apt/apt.conf.d/52hardened-do-unattended-upgrades"]
-    assert 'Automatic-Reboot "true"' in conf and 'Automatic-Reboot-Time "04:30"' in conf
+    # Each host its own minute of the window starting at 04:30 (components/reboots.py).
+    assert 'Automatic-Reboot "true"' in conf and f'Automatic-Reboot-Time "{reboot_time(DEV, "web-1")}"' in conf
+    assert "04:30" <= reboot_time(DEV, "web-1") < "05:30"
     assert "#clear Unattended-Upgrade::Origins-Pattern;" in conf
     assert all("security" in line.lower() for line in conf.splitlines() if line.strip().startswith('"origin='))
     periodic = files(cfg)["/etc/apt/apt.conf.d/21hardened-do-auto-upgrades"]
@@ -196,7 +204,8 @@ def test_unattended_upgrades_security_only_with_reboot_window(dev_raw):
     dev_raw["unattended_upgrades"] = {"automatic_reboot": False, "reboot_time": "02:15"}
     other = parse_stack_config(dev_raw, name_prefix="x")
     conf = files(cloud_config("web-1", other))["/etc/apt/apt.conf.d/52hardened-do-unattended-upgrades"]
-    assert 'Automatic-Reboot "false"' in conf and 'Automatic-Reboot-Time "02:15"' in conf
+    assert 'Automatic-Reboot "false"' in conf and f'Automatic-Reboot-Time "{reboot_time(other, "web-1")}"' in conf
+    assert "02:15" <= reboot_time(other, "web-1") < "03:15"
 
 
 def test_sysctl_hardening_set():
@@ -249,10 +258,12 @@ def test_no_secret_or_private_key_and_small(host):
     text = render_user_data(DEV, host)
     assert "PRIVATE KEY" not in text
     assert "PrivateKey" not in text  # no WireGuard key
-    assert len(text.encode()) < 16 * 1024
+    assert len(text.encode()) < USER_DATA_BUDGET
 
 
 def test_user_data_does_not_grow_or_change_with_the_number_of_hosts(dev_raw):
+    # 199 web hosts need a window of at least 199 minutes (one minute per host).
+    dev_raw["unattended_upgrades"]["reboot_window_minutes"] = 240
     before = render_user_data(parse_stack_config(dev_raw, name_prefix="x"), "web-1")
     dev_raw["hosts"] += [{"name": f"web-{i}", "role": "web"} for i in range(3, 200)]
     after = render_user_data(parse_stack_config(dev_raw, name_prefix="x"), "web-1")

@@ -31,7 +31,7 @@ from hardened_do.cloud_init import render
 from hardened_do.cloud_init.render import build_cloud_config, render_user_data
 from hardened_do.components.config import ConfigError, read_pulumi_config, read_stack_file
 from hardened_do.components.names import SYSTEM_ACCOUNTS, do_name
-from hardened_do.components.stack import parse_stack_config
+from hardened_do.components.stack import load_stack_file, parse_stack_config
 from tests.conftest import ROOT, dev_config, make_ca_pem, require_tool
 
 
@@ -270,7 +270,8 @@ def test_private_key_material_is_never_echoed(secret, where, dev_raw):
 @pytest.mark.parametrize("value", ["a\nb", "x\x00", "\u2028"])
 @pytest.mark.parametrize(
     "helper",
-    [render.shell_quote, render.sshd_value, render.apt_string, render.ufw_comment, render.yaml_comment, render.fail2ban_address],
+    [render.shell_quote, render.sshd_value, render.apt_string, render.ufw_comment, render.yaml_comment, render.fail2ban_address,
+     render.config_token],
 )
 def test_escaping_helpers_refuse_control_characters(helper, value):
     with pytest.raises(render.UnsafeValue):
@@ -297,7 +298,7 @@ def test_escaping_helpers_quote_for_their_target(tmp_path):
 def test_every_template_value_goes_through_a_filter():
     for path in render.TEMPLATES.glob("*.j2"):
         for expr in re.findall(r"{{(.*?)}}", path.read_text()):
-            assert re.search(r"\|\s*(shell|sshd|apt_string|ufw_comment|fail2ban_address)\s*$", expr), f"{path.name}: {{{{{expr}}}}}"
+            assert re.search(r"\|\s*(shell|sshd|apt_string|ufw_comment|fail2ban_address|config_token)\s*$", expr), f"{path.name}: {{{{{expr}}}}}"
 
 
 # ---- the over-budget message names the cause ----------------------------------
@@ -499,6 +500,8 @@ def _files(text: str) -> dict[str, str]:
 def test_generated_configs_render_safe_firewall_scripts(generated, tmp_path):
     bash = require_tool("bash")
     accepted, _ = generated
+    dev_files = _files(render_user_data(load_stack_file(ROOT / "Pulumi.dev.yaml"), "web-1"))
+    fixed_hand_over = dev_files["/usr/local/sbin/hardened-do-firewall"].partition("ufw --force enable\n")[2]
     scripts = []
     for digest, text in accepted.items():
         for path, content in _files(text).items():
@@ -506,7 +509,12 @@ def test_generated_configs_render_safe_firewall_scripts(generated, tmp_path):
                 scripts.append(tmp_path / f"{digest[:12]}-{Path(path).name}")
                 scripts[-1].write_text(content)
             if path == "/usr/local/sbin/hardened-do-firewall":
-                for line in content.splitlines():
+                # The rules up to `ufw --force enable` depend on the config and
+                # follow the grammar; the hand-over after it is the same text
+                # whatever the config.
+                rules, enable, hand_over = content.partition("ufw --force enable\n")
+                assert enable and hand_over == fixed_hand_over
+                for line in rules.splitlines():
                     if line and not line.startswith("#") and line not in _FIXED_LINES:
                         assert _UFW_LINE.fullmatch(line), line
     for script in scripts:

@@ -28,8 +28,14 @@ ALLOWED = {
     },
     "components.services": {"components.config"},
     "components.hostagent": set(),
-    "cloud_init.render": {"components.config", "components.services", "components.hostagent", "components.names"},
-    "components.stack": {"components.config", "components.services", "cloud_init.render"},
+    "components.memo": set(),
+    "components.reboots": {"components.config", "components.memo"},
+    "cloud_init.early_firewall": {"components.services"},
+    "cloud_init.render": {
+        "components.config", "components.services", "components.hostagent", "components.names",
+        "components.reboots", "components.memo", "cloud_init.early_firewall",
+    },
+    "components.stack": {"components.config", "components.services", "components.reboots", "cloud_init.render"},
 }
 
 

@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 
 from hardened_do.cloud_init.render import render_user_data
+from hardened_do.components.reboots import reboot_time
+from hardened_do.components.services import expected_listeners, ufw_rules
 from hardened_do.components.stack import parse_stack_config
-from hardened_do.components.services import expected_listeners
 
 pytestmark = pytest.mark.vm
 
@@ -316,7 +317,7 @@ def test_unattended_upgrades_timers_and_effective_apt_config(fleet):
         'APT::Periodic::Update-Package-Lists "1";',
         'APT::Periodic::Unattended-Upgrade "1";',
         'Unattended-Upgrade::Automatic-Reboot "true";',
-        'Unattended-Upgrade::Automatic-Reboot-Time "03:15";',
+        f'Unattended-Upgrade::Automatic-Reboot-Time "{reboot_time(fleet["stack"], "db-1")}";',
     ):
         assert line in dump, line
     origins = [l for l in dump.splitlines() if l.startswith("Unattended-Upgrade::Origins-Pattern:: ")]
@@ -351,6 +352,93 @@ def test_internal_ca_is_trusted(fleet, ca, tmp_path):
     res = sh(guest, "cat > /tmp/leaf.pem && openssl verify -CAfile /etc/ssl/certs/ca-certificates.crt /tmp/leaf.pem",
              input=ca["leaf"])
     assert res.ok and "OK" in res.stdout, res
+
+
+# ---- from the first second ------------------------------------------------------
+
+
+def _boot_filter_log(guest) -> list[tuple[float, str]]:
+    text = sh(guest, "sudo cat /var/lib/hardened-do/boot-filter.log", check=True).stdout
+    return [(float(ts), what) for ts, _, what in (line.partition(" ") for line in text.splitlines())]
+
+
+def test_boot_filter_loaded_before_any_package_then_handed_over_to_ufw(fleet):
+    for guest in (fleet["web"], fleet["db"]):
+        role = fleet["stack"].host(guest.name).role
+        log = _boot_filter_log(guest)
+        assert [what for _, what in log] == ["loaded nft", "handed over to ufw"], log
+        loaded, handed_over = log[0][0], log[1][0]
+        # Before the first package the user-data installs (ufw is one of them)
+        # and before sshd first started.
+        first_package = min(float(x) for x in sh(
+            guest, "stat -c %Y /var/lib/dpkg/info/ufw.list /var/lib/dpkg/info/fail2ban.list "
+                   "/var/lib/dpkg/info/auditd.list", check=True).stdout.split())
+        assert loaded < first_package, (loaded, first_package)
+        # sshd's first start this boot (the runcmd restarts it later).
+        sshd_start = sh(guest, "sudo journalctl -b -u ssh.service -o short-unix --no-pager "
+                               "| awk '/Server listening/ {print $1; exit}'", check=True).stdout.strip()
+        assert loaded < float(sshd_start), (loaded, sshd_start)
+        # What it enforced: policy drop and exactly the role's UFW rules.
+        rules = sh(guest, "sudo cat /var/lib/hardened-do/boot-filter.rules", check=True).stdout
+        assert "policy drop;" in rules
+        for r in ufw_rules(fleet["stack"], role):
+            match = "" if r.source == "any" else f"ip saddr {r.source} "
+            assert f"{match}{r.protocol} dport {r.port} accept" in rules, (guest.name, r)
+        # Hand-over: UFW enabled before the boot filter went, and it is gone.
+        ufw_enabled = float(sh(guest, "stat -c %Y /etc/ufw/ufw.conf", check=True).stdout)
+        assert ufw_enabled <= handed_over
+        assert "hardened_do_boot" not in sh(guest, "sudo nft list tables", check=True).stdout
+        assert sh(guest, "test -e /var/lib/hardened-do/boot-filter-handed-over").ok
+
+
+def test_nothing_listens_before_cloud_init_runs(fleet):
+    """What the boot filter cannot cover: sockets opened before bootcmd.
+
+    Units started before cloud-init.service (the stage that runs bootcmd) and
+    listening on a network address; the DHCP client's port 68 is a client.
+    """
+    script = r"""
+ci=$(systemctl show -p ExecMainStartTimestampMonotonic --value cloud-init.service)
+sudo ss -H -tulpn | while read -r proto _ _ _ local _ users; do
+  case "$local" in 127.*|\[::1\]*|*%lo:*|*:68) continue ;; esac
+  pid=$(echo "$users" | sed -n 's/.*pid=\([0-9]*\).*//p' | head -1)
+  unit=$(ps -o unit= -p "$pid" | tr -d ' ')
+  t=$(systemctl show -p ActiveEnterTimestampMonotonic --value "$unit")
+  [ "$t" -lt "$ci" ] && echo "$proto $local $unit"
+done
+systemctl list-sockets --no-legend --all | awk '$1 ~ /:[0-9]+$/ {print "socket unit", $1, $2}'
+true
+"""
+    for guest in (fleet["web"], fleet["db"]):
+        assert sh(guest, script, check=True).stdout.strip() == "", guest.name
+
+
+def test_lynis_driven_settings_on_the_host(fleet):
+    guest = fleet["db"]
+    checks = {
+        "modprobe -n -v dccp": "install /bin/true",
+        "modprobe -n -v usb-storage": "install /bin/true",
+        "grep -E '^(UMASK|PASS_MAX_DAYS|SHA_CRYPT_MIN_ROUNDS) ' /etc/login.defs | sort":
+            "PASS_MAX_DAYS 365\nSHA_CRYPT_MIN_ROUNDS 65536\nUMASK 027",
+        "bash -lc 'ulimit -Hc'": "0",
+        "stat -c %a /etc/crontab /etc/cron.d /etc/ssh/sshd_config | tr '\\n' ' '": "600 700 600",
+        "systemctl is-active auditd acct sysstat | tr '\\n' ' '": "active active active",
+        "/usr/sbin/sysctl -n kernel.core_uses_pid kernel.perf_event_paranoid dev.tty.ldisc_autoload | tr '\\n' ' '":
+            "1 3 0",
+    }
+    for cmd, want in checks.items():
+        got = sh(guest, cmd).stdout.strip()
+        assert got == want, f"{cmd}: {got!r}"
+    assert "-w /etc/sudoers -p wa -k privilege" in sh(guest, "sudo auditctl -l", check=True).stdout
+    assert "Authorized access only" in sh(guest, "cat /etc/issue.net", check=True).stdout
+    effective = sh(guest, f"sudo sshd -T -C user={ADMIN},host=admin,addr={OUTSIDE}", check=True).stdout.splitlines()
+    assert "compression no" in effective and "tcpkeepalive no" in effective
+
+
+def test_reboot_minute_is_the_hosts_own(fleet):
+    for guest in (fleet["web"], fleet["db"]):
+        dump = sh(guest, "apt-config dump Unattended-Upgrade::Automatic-Reboot-Time", check=True).stdout
+        assert f'"{reboot_time(fleet["stack"], guest.name)}"' in dump, dump
 
 
 # ---- fail2ban (last: it bans web-1 on db-1) ----------------------------------------
