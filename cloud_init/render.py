@@ -296,8 +296,6 @@ def build_cloud_config(
         _file("/etc/modprobe.d/hardened-do.conf", _template("modprobe.conf.j2", modules=BLOCKED_MODULES, firewire=FIREWIRE)),
         _file("/etc/security/limits.d/60-hardened-do.conf", _template("limits.conf.j2")),
         _file("/etc/issue", banner),
-        _file("/etc/audit/rules.d/60-hardened-do.rules", _template("audit.rules.j2"), "0640"),
-        _file("/etc/default/sysstat", 'ENABLED="true"\n'),
         # cloud-init's locale module calls update-locale (package `locales`)
         # unless the system locale already matches; writing it first makes the
         # module a no-op on images with and without that package.
@@ -307,6 +305,11 @@ def build_cloud_config(
             json.dumps(expected_listeners(stack, host.role), separators=(",", ":"), sort_keys=True) + "\n",
         ),
     ]
+    if stack.audit_trail:
+        files += [
+            _file("/etc/audit/rules.d/60-hardened-do.rules", _template("audit.rules.j2"), "0640"),
+            _file("/etc/default/sysstat", 'ENABLED="true"\n'),
+        ]
 
     config: dict = {
         # Before anything else, on every boot until UFW has taken over.
@@ -334,14 +337,14 @@ def build_cloud_config(
         "write_files": files,
         "package_update": not baked,
         "package_upgrade": stack.package_upgrade and not baked,
-        "packages": [*PACKAGES, *AUDIT_PACKAGES],
+        "packages": [*PACKAGES, *(AUDIT_PACKAGES if stack.audit_trail else ())],
         "runcmd": [
             ["passwd", "--lock", "root"],
             ["/usr/local/sbin/hardened-do-sshd"],
             ["/usr/local/sbin/hardened-do-firewall"],
             ["/usr/local/sbin/hardened-do-baseline"],
             ["systemctl", "restart", "systemd-sysctl.service"],
-            ["augenrules", "--load"],
+            *([["augenrules", "--load"]] if stack.audit_trail else []),
             ["systemctl", "enable", "--now", "fail2ban.service"],
             ["systemctl", "restart", "fail2ban.service"],
             ["systemctl", "enable", "--now", "apt-daily.timer", "apt-daily-upgrade.timer"],

@@ -441,6 +441,14 @@ class StackConfig(MeasuresFields, _Strict):
         ),
     )
     package_upgrade: bool = Field(True, description="Apply all pending updates on first boot.")
+    audit_trail: bool = Field(
+        False,
+        description=(
+            "Install auditd (with our rules), process accounting (acct) and sysstat: the audit "
+            "trail Lynis asks for. Off by default: three more packages at first boot (minutes of "
+            "package configuration) and continuous disk writes."
+        ),
+    )
     unattended_upgrades: UnattendedUpgrades = Field(default_factory=UnattendedUpgrades)
     wireguard_port: int = Field(51820, description="UDP port of the WireGuard mesh (VPC only).")
     overlay_cidr: str = Field("10.200.0.0/24", description="WireGuard overlay range.")

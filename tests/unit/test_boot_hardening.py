@@ -179,15 +179,28 @@ def test_lynis_settings_are_written(image_stack):
     for key, value in (("UMASK", "027"), ("PASS_MAX_DAYS", "365"), ("SHA_CRYPT_MIN_ROUNDS", "65536")):
         assert f"set_def {key} {value}" in baseline
     assert "cp /etc/issue /etc/issue.net" in baseline
-    assert set(AUDIT_PACKAGES) <= set(c["packages"])
-    assert "-w /etc/sudoers -p wa -k privilege" in f["/etc/audit/rules.d/60-hardened-do.rules"]
-    runcmd = [" ".join(x) for x in c["runcmd"]]
-    assert runcmd.index("/usr/local/sbin/hardened-do-baseline") < runcmd.index("augenrules --load")
+    # The audit trail is an opt-in: nothing of it by default.
+    assert not set(AUDIT_PACKAGES) & set(c["packages"])
+    assert "/etc/audit/rules.d/60-hardened-do.rules" not in f
+    assert "augenrules --load" not in [" ".join(x) for x in c["runcmd"]]
     sysctl = f["/etc/sysctl.d/60-hardened-do.conf"]
     for line in ("kernel.core_uses_pid = 1", "kernel.perf_event_paranoid = 3", "-dev.tty.ldisc_autoload = 0"):
         assert line in sysctl.splitlines()
     # Upgrades keep the files edited in place instead of stopping at a prompt.
     assert '"--force-confold";' in f["/etc/apt/apt.conf.d/52hardened-do-unattended-upgrades"]
+
+
+def test_audit_trail_opt_in_installs_and_loads_the_rules(image_stack):
+    raw = copy.deepcopy(dev_config())
+    raw["audit_trail"] = True
+    st = stack(raw, image=image_stack.image)
+    c = cfg(st, "web-1")
+    f = files(c)
+    assert set(AUDIT_PACKAGES) <= set(c["packages"])
+    assert "-w /etc/sudoers -p wa -k privilege" in f["/etc/audit/rules.d/60-hardened-do.rules"]
+    assert f["/etc/default/sysstat"] == 'ENABLED="true"\n'
+    runcmd = [" ".join(x) for x in c["runcmd"]]
+    assert runcmd.index("/usr/local/sbin/hardened-do-baseline") < runcmd.index("augenrules --load")
 
 
 def test_baseline_script_edits_login_defs_in_place(tmp_path):
