@@ -33,6 +33,7 @@ from .pki import InternalPkiArgs
 from pulumi_command import remote
 
 from .services import overlay_internal_rules
+from .stack import overlay_pins
 from .remote import PASS_PREVIOUS_OUTPUT, HostConnection, connection_args, hostagent
 
 
@@ -78,6 +79,9 @@ def mesh_args(stack: StackConfig, conns: Mapping[str, HostConnection]) -> WireGu
         "listen_port": stack.wireguard_port,
     }
     args["overlay_rules"] = overlay_rules(stack, list(conns))
+    pins = overlay_pins(stack)
+    if pins:
+        args["overlay_pins"] = pins
     bastion = stack.bastion_host
     if stack.mesh_admin_peers and bastion is not None:
         admins: list[AdminPeerArgs] = [{"name": p.name, "public_key": p.public_key} for p in stack.mesh_admin_peers]

@@ -21,6 +21,7 @@ from .config import (
     read_pulumi_config,
     read_stack_file,
 )
+from .overlay import ADMIN_PREFIX, OverlayError, allocate
 from .reboots import check_reboot_window
 from .services import check_firewall_limits
 
@@ -31,8 +32,27 @@ def check_derived_limits(stack: StackConfig) -> None:
     problems = [f"{PROJECT}:{p}" for p in check_firewall_limits(stack)]
     problems += [f"{PROJECT}:{p}" for p in check_reboot_window(stack)]
     problems += [f"{PROJECT}:{p}" for p in user_data_problems(stack)]
+    problems += [f"{PROJECT}:{p}" for p in overlay_problems(stack)]
     if problems:
         raise ConfigError(problems)
+
+
+def overlay_pins(stack: StackConfig) -> dict[str, str]:
+    """Host name -> pinned overlay address, for the hosts that have one."""
+    return {h.name: h.overlay_ip for h in stack.hosts if h.overlay_ip}
+
+
+def overlay_problems(stack: StackConfig) -> list[str]:
+    """The mesh's addresses planned as WireGuardMesh will plan them: a clash of
+    two hashed names, or a bad pin, is reported before any droplet exists."""
+    if not stack.mesh:
+        return []
+    admins = [ADMIN_PREFIX + p.name for p in stack.mesh_admin_peers] if stack.bastion_host else []
+    try:
+        allocate(stack.overlay_cidr, [h.name for h in stack.hosts] + admins, overlay_pins(stack))
+    except OverlayError as exc:
+        return [f"hosts: {exc}; set `overlay_ip` on the host in `hosts` to pin it"]
+    return []
 
 
 def parse_stack_config(raw: Any, *, name_prefix: str) -> StackConfig:

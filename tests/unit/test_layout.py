@@ -35,7 +35,9 @@ ALLOWED = {
         "components.config", "components.services", "components.hostagent", "components.names",
         "components.reboots", "components.memo", "cloud_init.early_firewall",
     },
-    "components.stack": {"components.config", "components.services", "components.reboots", "cloud_init.render"},
+    "components.stack": {
+        "components.config", "components.services", "components.reboots", "components.overlay", "cloud_init.render",
+    },
 }
 
 
