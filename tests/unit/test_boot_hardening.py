@@ -208,14 +208,20 @@ def test_baseline_script_edits_login_defs_in_place(tmp_path):
     script = files(cfg(stack(), "web-1"))["/usr/local/sbin/hardened-do-baseline"]
     set_def = re.search(r"^set_def\(\) \{.*?^\}$", script, re.M | re.S).group(0)
     defs = tmp_path / "login.defs"
-    defs.write_text("UMASK\t\t022\nPASS_MAX_DAYS\t99999\n#SHA_CRYPT_MIN_ROUNDS 5000\n")
+    defs.write_text(
+        "# UMASK is the default umask value for pam_umask and is used by\n"
+        "#\tPASS_MAX_DAYS\tMaximum number of days a password may be used.\n"
+        "UMASK\t\t022\nPASS_MAX_DAYS\t99999\n#SHA_CRYPT_MIN_ROUNDS 5000\n#SHA_CRYPT_MIN_ROUNDS 6000\n"
+    )
     body = set_def.replace("/etc/login.defs", str(defs))
     calls = "\n".join(line for line in script.splitlines() if line.startswith("set_def ")).replace("/etc/login.defs", str(defs))
     subprocess.run(["sh", "-ec", body + "\n" + calls + "\n" + calls], check=True)
     text = defs.read_text().splitlines()
     assert text.count("UMASK 027") == 1 and text.count("PASS_MAX_DAYS 365") == 1
     assert "SHA_CRYPT_MIN_ROUNDS 65536" in text and "PASS_MIN_DAYS 1" in text
-    assert not any(line.startswith("#SHA_CRYPT") for line in text)
+    assert text.count("SHA_CRYPT_MIN_ROUNDS 65536") == 1
+    # Comments that merely mention a key are left alone.
+    assert text[0].startswith("# UMASK is the default") and text[1].startswith("#\tPASS_MAX_DAYS")
 
 
 def test_unattended_origins_follow_the_image():
